@@ -1,0 +1,47 @@
+//! The `inferbench` binary: argument parsing and wiring, nothing else.
+#![deny(rust_2018_idioms)]
+#![forbid(unsafe_code)]
+
+mod mock_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmarks LLM inference endpoints and the inference-routing layer in front of them.
+#[derive(Debug, Parser)]
+#[command(name = "inferbench", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a simulated vLLM fleet (OpenAI API, vLLM metrics) on 127.0.0.1.
+    Mock(mock_cmd::MockArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Mock(args) => mock_cmd::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

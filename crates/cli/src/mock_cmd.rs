@@ -1,0 +1,195 @@
+//! `inferbench mock`: flags → fleet configuration → a running fleet until Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use inferbench_mock::{FaultConfig, FleetConfig, InstanceConfig, MockFleet, OutputMode};
+
+/// Flags of `inferbench mock`. Flags set the defaults of every instance; `--config` pools
+/// override them per pool.
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// Number of instances (ports P..P+N-1).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// First port; 0 lets the OS choose each port. Each bound address is printed as `listening <addr>`.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// A fleet file (YAML: `defaults:` and `pools:`) for a heterogeneous fleet.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Served model name.
+    #[arg(long, default_value = "mock-model")]
+    model: String,
+    /// LoRA adapters registered at start-up, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    lora_adapters: Vec<String>,
+    /// Adapters active in the batch at once.
+    #[arg(long, default_value_t = 4)]
+    max_loras: usize,
+    /// Fixed prefill time (scheduling to first token with no prompt cost), ms.
+    #[arg(long, default_value_t = 50.0)]
+    ttft_ms: f64,
+    /// Time between output tokens with a batch of one, ms.
+    #[arg(long, default_value_t = 5.0)]
+    itl_ms: f64,
+    /// Prefill cost per uncached prompt token, ms.
+    #[arg(long, default_value_t = 0.0)]
+    prefill_ms_per_token: f64,
+    /// Decode slow-down as the batch fills: ITL × (1 + f × (running−1)/max_num_seqs).
+    #[arg(long, default_value_t = 0.5)]
+    decode_slowdown: f64,
+    /// Most sequences in the running batch.
+    #[arg(long, default_value_t = 256)]
+    max_num_seqs: usize,
+    /// Most requests waiting; beyond this, 429.
+    #[arg(long, default_value_t = 4096)]
+    max_waiting: usize,
+    /// KV-cache blocks.
+    #[arg(long, default_value_t = 8192)]
+    kv_blocks: usize,
+    /// Tokens per KV-cache block.
+    #[arg(long, default_value_t = 16)]
+    block_size: usize,
+    /// Most prompt + output tokens per request.
+    #[arg(long, default_value_t = 32768)]
+    max_model_len: usize,
+    /// Largest accepted body, bytes.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Relative jitter (0..1) on prefill and ITL, from the seed.
+    #[arg(long, default_value_t = 0.0)]
+    jitter: f64,
+    /// Seed of everything random.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output text: random (seeded words) or echo (the prompt's tokens).
+    #[arg(long, default_value = "random")]
+    output: OutputMode,
+    /// Tokens per SSE chunk.
+    #[arg(long, default_value_t = 1)]
+    tokens_per_chunk: usize,
+    /// Fraction of requests answered at once with an error from --error-statuses.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Statuses for --error-rate, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "429,500,503")]
+    error_statuses: Vec<u16>,
+    /// Fraction of responses cut off half-way.
+    #[arg(long, default_value_t = 0.0)]
+    abort_rate: f64,
+    /// Fraction of responses that stall half-way.
+    #[arg(long, default_value_t = 0.0)]
+    stall_rate: f64,
+    /// Stall length, ms (0: until the client gives up).
+    #[arg(long, default_value_t = 0)]
+    stall_ms: u64,
+    /// Delay before response headers, ms.
+    #[arg(long, default_value_t = 0)]
+    slow_start_ms: u64,
+    /// Make /health answer 503.
+    #[arg(long)]
+    health_fail: bool,
+    /// Seconds to let requests in flight finish on Ctrl-C / SIGTERM.
+    #[arg(long, default_value_t = 5.0)]
+    grace_s: f64,
+}
+
+impl MockArgs {
+    fn instance(&self) -> InstanceConfig {
+        InstanceConfig {
+            model: self.model.clone(),
+            lora_adapters: self
+                .lora_adapters
+                .iter()
+                .filter(|a| !a.is_empty())
+                .cloned()
+                .collect(),
+            max_loras: self.max_loras,
+            ttft_ms: self.ttft_ms,
+            prefill_ms_per_token: self.prefill_ms_per_token,
+            itl_ms: self.itl_ms,
+            decode_slowdown: self.decode_slowdown,
+            max_num_seqs: self.max_num_seqs,
+            max_waiting: self.max_waiting,
+            kv_blocks: self.kv_blocks,
+            block_size: self.block_size,
+            max_model_len: self.max_model_len,
+            max_body_bytes: self.max_body_bytes,
+            default_max_tokens: InstanceConfig::default().default_max_tokens,
+            jitter: self.jitter,
+            seed: self.seed,
+            output: self.output,
+            tokens_per_chunk: self.tokens_per_chunk,
+            faults: FaultConfig {
+                error_rate: self.error_rate,
+                error_statuses: self.error_statuses.clone(),
+                abort_rate: self.abort_rate,
+                stall_rate: self.stall_rate,
+                stall_ms: self.stall_ms,
+                slow_start_ms: self.slow_start_ms,
+                health_fail: self.health_fail,
+                wrong_model: None,
+            },
+        }
+    }
+}
+
+/// Runs the fleet until Ctrl-C or SIGTERM.
+pub async fn run(args: MockArgs) -> anyhow::Result<()> {
+    let base = args.instance();
+    let fleet_cfg = match &args.config {
+        Some(path) => FleetConfig::from_yaml_file(path, &args.host, args.port, &base)?,
+        None => {
+            anyhow::ensure!(args.instances >= 1, "--instances must be at least 1");
+            FleetConfig::uniform(&args.host, args.port, args.instances, base)
+                .context("invalid mock flags")?
+        }
+    };
+    let fleet = MockFleet::start(fleet_cfg).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        for a in fleet.addrs() {
+            writeln!(out, "listening {a}")?;
+        }
+        out.flush()?;
+    }
+    eprintln!(
+        "inferbench mock: {} instance(s) up; Ctrl-C to stop",
+        fleet.addrs().len()
+    );
+    wait_for_signal().await;
+    eprintln!("inferbench mock: shutting down");
+    fleet
+        .shutdown(Duration::from_secs_f64(args.grace_s.max(0.0)))
+        .await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

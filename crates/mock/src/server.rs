@@ -1,0 +1,779 @@
+//! The HTTP face of one simulated instance, and the fleet that runs many in one process.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body::Frame;
+use parking_lot::{Mutex, RwLock};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Sleep};
+
+use crate::api::{self, Api, ChunkFormat, Usage};
+use crate::config::{FleetConfig, InstanceConfig, OutputMode};
+use crate::engine::{Engine, FinishReason, SeqSpec, Sequence};
+use crate::error::{ApiError, ConfigError};
+use crate::metrics::{self, Metrics};
+use crate::tokens;
+
+/// The response header that names the instance that served a request.
+pub const ENDPOINT_HEADER: &str = "x-inferbench-endpoint";
+/// The request header that forces a fault: an HTTP status (`503`), `abort`, `stall` or `garbage`.
+pub const FAULT_HEADER: &str = "x-mock-error";
+
+/// Most tokens written in one body frame when many are due at once (ITL 0, or a late poll).
+const MAX_TOKENS_PER_FRAME: usize = 32;
+
+/// A fault that strikes a response part-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MidFault {
+    /// Reset the connection.
+    Abort,
+    /// Stop sending.
+    Stall,
+    /// Send an event that is not JSON, then end without `[DONE]`.
+    Garbage,
+}
+
+/// One simulated vLLM server.
+pub struct Instance {
+    cfg: Arc<InstanceConfig>,
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+    endpoint: HeaderValue,
+    loras: RwLock<BTreeSet<String>>,
+    counter: AtomicU64,
+    fault_rng: Mutex<StdRng>,
+}
+
+impl Instance {
+    /// An instance for `cfg` that will answer as `endpoint` (`ip:port`).
+    pub fn new(cfg: InstanceConfig, endpoint: &str) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::with_max_loras(
+            &cfg.model,
+            cfg.block_size,
+            cfg.kv_blocks,
+            cfg.max_loras,
+        ));
+        let cfg = Arc::new(cfg);
+        let engine = Engine::new(cfg.clone(), metrics.clone());
+        Arc::new(Self {
+            loras: RwLock::new(cfg.lora_adapters.iter().cloned().collect()),
+            fault_rng: Mutex::new(StdRng::seed_from_u64(cfg.seed ^ 0xFA17)),
+            endpoint: HeaderValue::from_str(endpoint)
+                .unwrap_or(HeaderValue::from_static("unknown")),
+            counter: AtomicU64::new(0),
+            engine,
+            metrics,
+            cfg,
+        })
+    }
+
+    /// Its engine (for tests and embedding).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The axum router serving its endpoints.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/completions", post(completions))
+            .route("/v1/models", get(models))
+            .route("/health", get(health))
+            .route("/metrics", get(metrics_handler))
+            .route("/v1/load_lora_adapter", post(load_lora))
+            .route("/v1/unload_lora_adapter", post(unload_lora))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(self.cfg.max_body_bytes))
+            .with_state(self.clone())
+    }
+
+    fn error(&self, e: ApiError) -> Response {
+        let mut r = (
+            e.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            e.body(),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(ENDPOINT_HEADER, self.endpoint.clone());
+        r
+    }
+
+    fn draw(&self, p: f64) -> bool {
+        p > 0.0 && self.fault_rng.lock().random_bool(p.min(1.0))
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn chat(
+    State(inst): State<Arc<Instance>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(inst, Api::Chat, headers, body).await
+}
+
+async fn completions(
+    State(inst): State<Arc<Instance>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(inst, Api::Completions, headers, body).await
+}
+
+fn rejection(e: BytesRejection) -> ApiError {
+    let status = e.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "the request body is larger than this server accepts".to_string()
+    } else {
+        format!("cannot read the request body: {}", e.body_text())
+    };
+    ApiError::status(status, message)
+}
+
+async fn handle(
+    inst: Arc<Instance>,
+    api: Api,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let arrival = Instant::now();
+    let cfg = inst.cfg.clone();
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return inst.error(rejection(e)),
+    };
+    let parsed = match api::parse(api, &body) {
+        Ok(p) => p,
+        Err(e) => return inst.error(e),
+    };
+    let lora = if parsed.model == cfg.model {
+        None
+    } else if inst.loras.read().contains(&parsed.model) {
+        Some(parsed.model.clone())
+    } else {
+        return inst.error(ApiError::unknown_model(&parsed.model));
+    };
+    let prompt_len = parsed.prompt.len();
+    if prompt_len >= cfg.max_model_len {
+        return inst.error(ApiError::bad_request(
+            format!(
+                "This model's maximum context length is {} tokens. However, your prompt has {} tokens.",
+                cfg.max_model_len, prompt_len
+            ),
+            Some("messages"),
+        ));
+    }
+    let room = cfg.max_model_len - prompt_len;
+    let max_tokens = match parsed.max_tokens {
+        Some(m) if m > room => {
+            return inst.error(ApiError::bad_request(
+                format!(
+                    "This model's maximum context length is {} tokens. However, you requested {} tokens ({} in the messages, {} in the completion). Please reduce the length of the messages or completion.",
+                    cfg.max_model_len,
+                    prompt_len + m,
+                    prompt_len,
+                    m
+                ),
+                Some("max_tokens"),
+            ));
+        }
+        Some(m) => m,
+        None => room,
+    };
+
+    // Faults decided up front.
+    let mut mid_fault = None;
+    if let Some(v) = headers.get(FAULT_HEADER).and_then(|v| v.to_str().ok()) {
+        match v.trim() {
+            "abort" => mid_fault = Some(MidFault::Abort),
+            "stall" => mid_fault = Some(MidFault::Stall),
+            "garbage" => mid_fault = Some(MidFault::Garbage),
+            code => match code
+                .parse::<u16>()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+            {
+                Some(status) if status.as_u16() >= 400 => {
+                    return inst.error(ApiError::status(
+                        status,
+                        format!("fault injected by the {FAULT_HEADER} header"),
+                    ));
+                }
+                _ => {
+                    return inst.error(ApiError::bad_request(
+                        format!("{FAULT_HEADER} must be an HTTP error status, abort, stall or garbage; got `{code}`"),
+                        None,
+                    ));
+                }
+            },
+        }
+    }
+    let faults = &cfg.faults;
+    if inst.draw(faults.error_rate) {
+        let statuses = faults.statuses();
+        let i = inst.fault_rng.lock().random_range(0..statuses.len());
+        let status = StatusCode::from_u16(statuses[i]).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return inst.error(ApiError::status(status, "fault injected by the error rate"));
+    }
+    if mid_fault.is_none() {
+        if inst.draw(faults.abort_rate) {
+            mid_fault = Some(MidFault::Abort);
+        } else if inst.draw(faults.stall_rate) {
+            mid_fault = Some(MidFault::Stall);
+        }
+    }
+    if faults.slow_start_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.slow_start_ms)).await;
+    }
+
+    let req_no = inst.counter.fetch_add(1, Ordering::Relaxed);
+    let mut rng = StdRng::seed_from_u64(
+        cfg.seed.rotate_left(17) ^ req_no.wrapping_mul(0xA24B_AED4_963E_E407),
+    );
+    let (output_tokens, finish) = if parsed.ignore_eos {
+        (max_tokens, FinishReason::Length)
+    } else {
+        let natural = rng.random_range(1..=cfg.default_max_tokens);
+        let out = natural.max(parsed.min_tokens).max(1).min(max_tokens);
+        (
+            out,
+            if natural >= max_tokens {
+                FinishReason::Length
+            } else {
+                FinishReason::Stop
+            },
+        )
+    };
+    let text = TextSource::new(cfg.output, &parsed.prompt, rng);
+    let spec = SeqSpec {
+        reserve_tokens: prompt_len + output_tokens,
+        prompt: parsed.prompt,
+        output_tokens,
+        lora,
+        arrival,
+    };
+    let seq = match inst.engine.schedule(spec).await {
+        Ok(s) => s,
+        Err(e) => return inst.error(e),
+    };
+    let served_model = faults
+        .wrong_model
+        .clone()
+        .unwrap_or_else(|| parsed.model.clone());
+    let id = match api {
+        Api::Chat => format!("chatcmpl-{:x}-{req_no:x}", cfg.seed),
+        Api::Completions => format!("cmpl-{:x}-{req_no:x}", cfg.seed),
+    };
+    let created = now_unix();
+    let fault_at = mid_fault.map(|f| (f, (output_tokens / 2).max(1)));
+    let stall = Duration::from_millis(faults.stall_ms);
+    let mut response = if parsed.stream {
+        let fmt = ChunkFormat::new(api, &id, created, &served_model, finish.as_str());
+        let body = SseBody {
+            seq,
+            fmt,
+            text,
+            sleep: Box::pin(tokio::time::sleep_until(arrival)),
+            finish,
+            include_usage: parsed.include_usage,
+            role_pending: api == Api::Chat,
+            per_chunk: cfg.tokens_per_chunk,
+            pending: Vec::new(),
+            pending_count: 0,
+            fault_at,
+            stall,
+            stalled: false,
+            done: false,
+        };
+        let mut r = Response::new(Body::new(body));
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        r
+    } else {
+        unary(
+            seq,
+            api,
+            &id,
+            created,
+            &served_model,
+            text,
+            finish,
+            fault_at,
+            stall,
+        )
+        .await
+    };
+    let h = response.headers_mut();
+    h.insert(ENDPOINT_HEADER, inst.endpoint.clone());
+    if let Some(rid) = headers.get("x-request-id") {
+        h.insert("x-request-id", rid.clone());
+    }
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn unary(
+    mut seq: Sequence,
+    api: Api,
+    id: &str,
+    created: u64,
+    model: &str,
+    mut text: TextSource,
+    finish: FinishReason,
+    fault_at: Option<(MidFault, usize)>,
+    stall: Duration,
+) -> Response {
+    seq.run_to_end().await;
+    match fault_at {
+        Some((MidFault::Stall, _)) => {
+            if stall.is_zero() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(stall).await;
+        }
+        Some((MidFault::Abort, _)) => {
+            // Headers go out, then the body breaks: the client sees a reset mid-response.
+            return Response::new(Body::new(AbortBody));
+        }
+        Some((MidFault::Garbage, _)) => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"id\": \"broken",
+            )
+                .into_response();
+        }
+        None => {}
+    }
+    let mut content = Vec::with_capacity(seq.output_tokens() * 6);
+    for _ in 0..seq.output_tokens() {
+        text.push_raw(&mut content);
+    }
+    let usage = Usage {
+        prompt_tokens: seq.prompt_tokens(),
+        completion_tokens: seq.output_tokens(),
+        cached_tokens: seq.cached_tokens(),
+    };
+    seq.finish(finish);
+    let content = String::from_utf8_lossy(&content);
+    let body = api::unary_body(api, id, created, model, &content, finish.as_str(), &usage);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// A body that fails at once: the client gets headers, then a broken connection.
+struct AbortBody;
+
+impl http_body::Body for AbortBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "fault: abort",
+        ))))
+    }
+}
+
+/// Where output text comes from.
+enum TextSource {
+    Random(StdRng),
+    Echo { texts: Vec<Vec<u8>>, pos: usize },
+}
+
+impl TextSource {
+    fn new(mode: OutputMode, prompt: &[u32], rng: StdRng) -> Self {
+        match mode {
+            OutputMode::Echo if !prompt.is_empty() => {
+                let texts = prompt
+                    .iter()
+                    .map(|id| {
+                        let mut v = Vec::new();
+                        api::escape_into(&mut v, &tokens::token_text(*id));
+                        v
+                    })
+                    .collect();
+                TextSource::Echo { texts, pos: 0 }
+            }
+            _ => TextSource::Random(rng),
+        }
+    }
+
+    /// Appends the next token's text, JSON-escaped.
+    fn push_escaped(&mut self, out: &mut Vec<u8>) {
+        match self {
+            TextSource::Random(rng) => {
+                let words = &*tokens::WORDS;
+                out.extend_from_slice(words[rng.random_range(0..words.len())].as_bytes());
+            }
+            TextSource::Echo { texts, pos } => {
+                out.extend_from_slice(&texts[*pos % texts.len()]);
+                *pos += 1;
+            }
+        }
+    }
+
+    /// Appends the next token's text, unescaped.
+    fn push_raw(&mut self, out: &mut Vec<u8>) {
+        match self {
+            TextSource::Echo { texts, pos } => {
+                let esc = &texts[*pos % texts.len()];
+                *pos += 1;
+                let quoted = [b"\"", esc.as_slice(), b"\""].concat();
+                if let Ok(s) = serde_json::from_slice::<String>(&quoted) {
+                    out.extend_from_slice(s.as_bytes());
+                }
+            }
+            random => random.push_escaped(out),
+        }
+    }
+}
+
+/// A streamed answer: SSE events written as the engine produces tokens.
+struct SseBody {
+    seq: Sequence,
+    fmt: ChunkFormat,
+    text: TextSource,
+    sleep: Pin<Box<Sleep>>,
+    finish: FinishReason,
+    include_usage: bool,
+    role_pending: bool,
+    per_chunk: usize,
+    pending: Vec<u8>,
+    pending_count: usize,
+    fault_at: Option<(MidFault, usize)>,
+    stall: Duration,
+    stalled: bool,
+    done: bool,
+}
+
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if this.stalled {
+                if this.stall.is_zero() || this.sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.stalled = false;
+                this.fault_at = None;
+            }
+            let limit = match this.fault_at {
+                Some((_, at)) => at
+                    .saturating_sub(this.seq.emitted())
+                    .clamp(1, MAX_TOKENS_PER_FRAME),
+                None => MAX_TOKENS_PER_FRAME,
+            };
+            let n = this.seq.advance(Instant::now(), limit);
+            if n == 0 {
+                if let Some(due) = this.seq.next_due() {
+                    this.sleep.as_mut().reset(due);
+                    if this.sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    continue;
+                }
+            }
+            let mut out = Vec::with_capacity(n * 160 + 64);
+            if this.role_pending {
+                this.fmt.role_chunk(&mut out);
+                this.role_pending = false;
+            }
+            let finished = this.seq.is_done();
+            for i in 0..n {
+                this.text.push_escaped(&mut this.pending);
+                this.pending_count += 1;
+                let last = finished && i + 1 == n;
+                if this.pending_count >= this.per_chunk || last {
+                    this.fmt.token_chunk(&mut out, &this.pending, last);
+                    this.pending.clear();
+                    this.pending_count = 0;
+                }
+            }
+            if let Some((fault, at)) = this.fault_at
+                && this.seq.emitted() >= at
+                && !finished
+            {
+                match fault {
+                    MidFault::Abort => {
+                        this.done = true;
+                        return Poll::Ready(Some(Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "fault: abort mid-stream",
+                        ))));
+                    }
+                    MidFault::Garbage => {
+                        out.extend_from_slice(b"data: {\"id\": \"broken\", \"choices\": [\n\n");
+                        this.done = true;
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    }
+                    MidFault::Stall => {
+                        this.stalled = true;
+                        if !this.stall.is_zero() {
+                            let until = Instant::now() + this.stall;
+                            this.sleep.as_mut().reset(until);
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    }
+                }
+            }
+            if finished {
+                if this.include_usage {
+                    let usage = Usage {
+                        prompt_tokens: this.seq.prompt_tokens(),
+                        completion_tokens: this.seq.output_tokens(),
+                        cached_tokens: this.seq.cached_tokens(),
+                    };
+                    this.fmt.usage_chunk(&mut out, &usage);
+                }
+                out.extend_from_slice(api::DONE);
+                this.seq.finish(this.finish);
+                this.done = true;
+            }
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}
+
+async fn models(State(inst): State<Arc<Instance>>) -> Response {
+    let created = now_unix();
+    let cfg = &inst.cfg;
+    let mut data = vec![serde_json::json!({
+        "id": cfg.model, "object": "model", "created": created, "owned_by": "vllm",
+        "root": cfg.model, "parent": null, "max_model_len": cfg.max_model_len,
+    })];
+    for a in inst.loras.read().iter() {
+        data.push(serde_json::json!({
+            "id": a, "object": "model", "created": created, "owned_by": "vllm",
+            "root": a, "parent": cfg.model, "max_model_len": cfg.max_model_len,
+        }));
+    }
+    let mut r = axum::Json(serde_json::json!({"object": "list", "data": data})).into_response();
+    r.headers_mut()
+        .insert(ENDPOINT_HEADER, inst.endpoint.clone());
+    r
+}
+
+async fn health(State(inst): State<Arc<Instance>>) -> Response {
+    let status = if inst.cfg.faults.health_fail {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let mut r = status.into_response();
+    r.headers_mut()
+        .insert(ENDPOINT_HEADER, inst.endpoint.clone());
+    r
+}
+
+async fn metrics_handler(State(inst): State<Arc<Instance>>) -> Response {
+    let text = inst.metrics.render(&inst.engine.snapshot());
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct LoraRequest {
+    lora_name: Option<String>,
+    #[allow(dead_code)]
+    lora_path: Option<String>,
+}
+
+fn lora_name(inst: &Instance, body: Result<Bytes, BytesRejection>) -> Result<String, Response> {
+    let body = body.map_err(|e| inst.error(rejection(e)))?;
+    let req: LoraRequest = serde_json::from_slice(&body).map_err(|e| {
+        inst.error(ApiError::bad_request(
+            format!("the request body is not valid JSON: {e}"),
+            None,
+        ))
+    })?;
+    match req.lora_name {
+        Some(n) if !n.is_empty() => Ok(n),
+        _ => Err(inst.error(ApiError::bad_request(
+            "`lora_name` is required",
+            Some("lora_name"),
+        ))),
+    }
+}
+
+async fn load_lora(
+    State(inst): State<Arc<Instance>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let name = match lora_name(&inst, body) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if name == inst.cfg.model || !inst.loras.write().insert(name.clone()) {
+        return inst.error(ApiError::bad_request(
+            format!("The lora adapter '{name}' has already been loaded."),
+            Some("lora_name"),
+        ));
+    }
+    (
+        StatusCode::OK,
+        format!("Success: LoRA adapter '{name}' added successfully."),
+    )
+        .into_response()
+}
+
+async fn unload_lora(
+    State(inst): State<Arc<Instance>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let name = match lora_name(&inst, body) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if !inst.loras.write().remove(&name) {
+        return inst.error(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("The lora adapter '{name}' cannot be found."),
+            param: Some("lora_name"),
+        });
+    }
+    (
+        StatusCode::OK,
+        format!("Success: LoRA adapter '{name}' removed successfully."),
+    )
+        .into_response()
+}
+
+async fn not_found(State(inst): State<Arc<Instance>>, uri: http::Uri) -> Response {
+    inst.error(ApiError::status(
+        StatusCode::NOT_FOUND,
+        format!("no route for {}", uri.path()),
+    ))
+}
+
+/// A running fleet of instances in this process.
+pub struct MockFleet {
+    addrs: Vec<SocketAddr>,
+    instances: Vec<Arc<Instance>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl MockFleet {
+    /// Binds every instance of `cfg` and starts serving. Fails if a port cannot be bound.
+    pub async fn start(cfg: FleetConfig) -> Result<Self, ConfigError> {
+        // Load the tokenizer and output vocabulary now, not inside the first request's TTFT.
+        let _ = tokens::WORDS.len();
+        let (shutdown, rx) = watch::channel(false);
+        let mut fleet = Self {
+            addrs: Vec::new(),
+            instances: Vec::new(),
+            shutdown,
+            tasks: Vec::new(),
+        };
+        for (port, icfg) in cfg.instances {
+            icfg.validate()?;
+            let want = format!("{}:{}", cfg.host, port);
+            let listener =
+                tokio::net::TcpListener::bind(&want)
+                    .await
+                    .map_err(|e| ConfigError::Bind {
+                        addr: want.clone(),
+                        message: e.to_string(),
+                    })?;
+            let addr = listener.local_addr().map_err(|e| ConfigError::Bind {
+                addr: want,
+                message: e.to_string(),
+            })?;
+            let inst = Instance::new(icfg, &addr.to_string());
+            let app = inst.router();
+            let mut rx = rx.clone();
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let task = tokio::spawn(async move {
+                let signal = async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                };
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(signal)
+                    .await;
+            });
+            fleet.addrs.push(addr);
+            fleet.instances.push(inst);
+            fleet.tasks.push(task);
+        }
+        Ok(fleet)
+    }
+
+    /// The bound addresses, in configuration order.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// `http://ip:port` of each instance.
+    pub fn urls(&self) -> Vec<String> {
+        self.addrs.iter().map(|a| format!("http://{a}")).collect()
+    }
+
+    /// The instances, in configuration order.
+    pub fn instances(&self) -> &[Arc<Instance>] {
+        &self.instances
+    }
+
+    /// Stops accepting, lets requests in flight finish for up to `grace`, then stops.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        for mut t in self.tasks {
+            tokio::select! {
+                _ = &mut t => {}
+                _ = &mut deadline => { t.abort(); }
+            }
+        }
+    }
+}
