@@ -308,6 +308,7 @@ async fn handle(
             fault_at,
             stall,
             stalled: false,
+            abort_next: false,
             done: false,
         };
         let mut r = Response::new(Body::new(body));
@@ -480,6 +481,7 @@ struct SseBody {
     fault_at: Option<(MidFault, usize)>,
     stall: Duration,
     stalled: bool,
+    abort_next: bool,
     done: bool,
 }
 
@@ -495,6 +497,17 @@ impl http_body::Body for SseBody {
         loop {
             if this.done {
                 return Poll::Ready(None);
+            }
+            if this.abort_next {
+                // Waiting a moment lets the server flush what was sent before the cut.
+                if this.sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.done = true;
+                return Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "fault: abort mid-stream",
+                ))));
             }
             if this.stalled {
                 if this.stall.is_zero() || this.sleep.as_mut().poll(cx).is_pending() {
@@ -541,11 +554,10 @@ impl http_body::Body for SseBody {
             {
                 match fault {
                     MidFault::Abort => {
-                        this.done = true;
-                        return Poll::Ready(Some(Err(std::io::Error::new(
-                            std::io::ErrorKind::ConnectionAborted,
-                            "fault: abort mid-stream",
-                        ))));
+                        // What was produced goes out; the next poll breaks the connection.
+                        this.abort_next = true;
+                        this.sleep.as_mut().reset(Instant::now() + Duration::from_millis(1));
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
                     }
                     MidFault::Garbage => {
                         out.extend_from_slice(b"data: {\"id\": \"broken\", \"choices\": [\n\n");
