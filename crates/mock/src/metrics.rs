@@ -38,6 +38,9 @@ struct CacheLabels {
     num_gpu_blocks: String,
 }
 
+/// Running and waiting adapters as last exposed.
+type LoraSets = (Vec<String>, Vec<String>);
+
 /// The metrics of one instance.
 pub struct Metrics {
     registry: Registry,
@@ -46,7 +49,7 @@ pub struct Metrics {
     kv_usage: Gauge<f64, AtomicU64>,
     gpu_cache_usage: Gauge<f64, AtomicU64>,
     lora_info: Family<LoraLabels, Gauge<f64, AtomicU64>>,
-    lora_last: parking_lot::Mutex<Option<(Vec<String>, Vec<String>, f64)>>,
+    lora_last: parking_lot::Mutex<Option<LoraSets>>,
     max_loras: usize,
     /// `vllm:time_to_first_token_seconds`: arrival to first token.
     pub ttft: Histogram,
@@ -251,7 +254,7 @@ impl Metrics {
             // As vLLM: one series whose value is the time the adapter sets last changed.
             let mut last = self.lora_last.lock();
             let changed = match &*last {
-                Some((r, w, _)) => r != &snap.running_loras || w != &snap.waiting_loras,
+                Some((r, w)) => r != &snap.running_loras || w != &snap.waiting_loras,
                 None => true,
             };
             if changed {
@@ -259,7 +262,7 @@ impl Metrics {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0);
-                *last = Some((snap.running_loras.clone(), snap.waiting_loras.clone(), now));
+                *last = Some((snap.running_loras.clone(), snap.waiting_loras.clone()));
                 self.lora_info.clear();
                 self.lora_info
                     .get_or_create(&LoraLabels {

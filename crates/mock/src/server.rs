@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body::Frame;
 use parking_lot::{Mutex, RwLock};
-use rand::rngs::StdRng;
+use rand::rngs::Xoshiro256PlusPlus as StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -523,14 +523,14 @@ impl http_body::Body for SseBody {
                 None => MAX_TOKENS_PER_FRAME,
             };
             let n = this.seq.advance(Instant::now(), limit);
-            if n == 0 {
-                if let Some(due) = this.seq.next_due() {
-                    this.sleep.as_mut().reset(due);
-                    if this.sleep.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    continue;
+            if n == 0
+                && let Some(due) = this.seq.next_due()
+            {
+                this.sleep.as_mut().reset(due);
+                if this.sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
+                continue;
             }
             let mut out = Vec::with_capacity(n * 160 + 64);
             if this.role_pending {
@@ -556,7 +556,9 @@ impl http_body::Body for SseBody {
                     MidFault::Abort => {
                         // What was produced goes out; the next poll breaks the connection.
                         this.abort_next = true;
-                        this.sleep.as_mut().reset(Instant::now() + Duration::from_millis(1));
+                        this.sleep
+                            .as_mut()
+                            .reset(Instant::now() + Duration::from_millis(1));
                         return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
                     }
                     MidFault::Garbage => {
@@ -639,7 +641,10 @@ struct LoraRequest {
     lora_path: Option<String>,
 }
 
-fn lora_name(inst: &Instance, body: Result<Bytes, BytesRejection>) -> Result<String, Response> {
+fn lora_name(
+    inst: &Instance,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<String, Box<Response>> {
     let body = body.map_err(|e| inst.error(rejection(e)))?;
     let req: LoraRequest = serde_json::from_slice(&body).map_err(|e| {
         inst.error(ApiError::bad_request(
@@ -649,10 +654,10 @@ fn lora_name(inst: &Instance, body: Result<Bytes, BytesRejection>) -> Result<Str
     })?;
     match req.lora_name {
         Some(n) if !n.is_empty() => Ok(n),
-        _ => Err(inst.error(ApiError::bad_request(
+        _ => Err(Box::new(inst.error(ApiError::bad_request(
             "`lora_name` is required",
             Some("lora_name"),
-        ))),
+        )))),
     }
 }
 
@@ -662,7 +667,7 @@ async fn load_lora(
 ) -> Response {
     let name = match lora_name(&inst, body) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if name == inst.cfg.model || !inst.loras.write().insert(name.clone()) {
         return inst.error(ApiError::bad_request(
@@ -683,7 +688,7 @@ async fn unload_lora(
 ) -> Response {
     let name = match lora_name(&inst, body) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !inst.loras.write().remove(&name) {
         return inst.error(ApiError {

@@ -19,7 +19,9 @@ pub fn client() -> HttpClient {
 }
 
 pub async fn fleet(n: usize, cfg: InstanceConfig) -> MockFleet {
-    MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, n, cfg).unwrap()).await.unwrap()
+    MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, n, cfg).unwrap())
+        .await
+        .unwrap()
 }
 
 /// What came back: status, headers, the body, and for each data frame its arrival and bytes.
@@ -34,7 +36,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -66,22 +69,44 @@ impl Reply {
         })
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 }
 
-pub async fn request(c: &HttpClient, method: &str, url: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut b = http::Request::builder().method(method).uri(url).header("content-type", "application/json");
+pub async fn request(
+    c: &HttpClient,
+    method: &str,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json");
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
     let req = b.body(Full::new(Bytes::from(body.to_string()))).unwrap();
     let sent = Instant::now();
-    let resp = match tokio::time::timeout(Duration::from_secs(30), c.request(req)).await.expect("response headers within 30 s") {
+    let resp = match tokio::time::timeout(Duration::from_secs(30), c.request(req))
+        .await
+        .expect("response headers within 30 s")
+    {
         Ok(r) => r,
         Err(e) => {
             let error = Some(format!("{e:?}"));
-            return Reply { status: 0, headers: http::HeaderMap::new(), body: Vec::new(), frames: Vec::new(), sent, error };
+            return Reply {
+                status: 0,
+                headers: http::HeaderMap::new(),
+                body: Vec::new(),
+                frames: Vec::new(),
+                sent,
+                error,
+            };
         }
     };
     let status = resp.status().as_u16();
@@ -109,7 +134,14 @@ pub async fn request(c: &HttpClient, method: &str, url: &str, body: &str, header
             }
         }
     }
-    Reply { status, headers, body: all, frames, sent, error }
+    Reply {
+        status,
+        headers,
+        body: all,
+        frames,
+        sent,
+        error,
+    }
 }
 
 pub async fn post(c: &HttpClient, url: &str, body: &str) -> Reply {
@@ -123,7 +155,10 @@ pub async fn get(c: &HttpClient, url: &str) -> Reply {
 /// The value of one metric series (exact line prefix) in a `/metrics` text.
 pub fn metric(text: &str, series: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse::<f64>().ok()))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse::<f64>().ok())
+        })
         .unwrap_or_else(|| panic!("no series `{series}` in\n{text}"))
 }
 

@@ -1,0 +1,122 @@
+//! The `inferbench mock` binary as users run it: flags, printed addresses, signals, and a real
+//! client nobody here wrote (the official OpenAI Python SDK).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Mock {
+    child: Child,
+    addrs: Vec<String>,
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str], n: usize) -> Mock {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .arg("mock")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start inferbench mock");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    let mut addrs = Vec::new();
+    while addrs.len() < n {
+        let line = lines.next().expect("a `listening` line").expect("utf-8");
+        let addr = line
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("unexpected line {line}"));
+        addrs.push(addr.to_string());
+    }
+    Mock { child, addrs }
+}
+
+#[test]
+fn port_zero_prints_one_address_per_instance() {
+    let m = start(&["--instances", "3", "--port", "0"], 3);
+    assert_eq!(m.addrs.len(), 3);
+    for a in &m.addrs {
+        assert!(a.starts_with("127.0.0.1:"), "{a}");
+        assert!(std::net::TcpStream::connect(a).is_ok());
+    }
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let mut m = start(&["--port", "0"], 1);
+    let pid = m.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = m.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_flags_and_fleet_files_give_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("inferbench-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("fleet.yaml");
+    std::fs::write(&bad, "pools:\n  - model: m\n    itl_msec: 3\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args(["mock", "--port", "0", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fleet.yaml") && err.contains("itl_msec"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args(["mock", "--port", "0", "--jitter", "2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("jitter"));
+    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args(["mock", "--config", "/no/such/file.yaml"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.yaml"));
+}
+
+#[test]
+fn official_openai_python_sdk_works_against_the_mock() {
+    let m = start(&["--port", "0", "--ttft-ms", "5", "--itl-ms", "1"], 1);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openai_sdk_check.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(format!("http://{}", m.addrs[0]))
+        .output()
+        .expect("python3 runs (scripts/test installs the openai package)");
+    assert!(
+        out.status.success(),
+        "the OpenAI SDK check failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+}
