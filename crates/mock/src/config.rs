@@ -107,6 +107,9 @@ pub struct InstanceConfig {
     pub output: OutputMode,
     /// Tokens packed into one SSE chunk (1 = one chunk per token, as vLLM).
     pub tokens_per_chunk: usize,
+    /// Emit tokens on a sub-millisecond timer thread (true) or on tokio's millisecond timer
+    /// (false; follows a paused tokio clock in tests).
+    pub precise_timers: bool,
     /// Faults to inject.
     pub faults: FaultConfig,
 }
@@ -132,6 +135,7 @@ impl Default for InstanceConfig {
             seed: 0,
             output: OutputMode::Random,
             tokens_per_chunk: 1,
+            precise_timers: true,
             faults: FaultConfig::default(),
         }
     }
@@ -371,6 +375,7 @@ fn instance_to_json(c: &InstanceConfig) -> serde_json::Map<String, serde_json::V
         "seed": c.seed,
         "output": match c.output { OutputMode::Random => "random", OutputMode::Echo => "echo" },
         "tokens_per_chunk": c.tokens_per_chunk,
+        "precise_timers": c.precise_timers,
         "faults": {
             "error_rate": c.faults.error_rate,
             "error_statuses": c.faults.error_statuses,

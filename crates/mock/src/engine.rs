@@ -519,7 +519,6 @@ impl Sequence {
             } else {
                 let gap = secs(at - self.last_at);
                 self.engine.metrics.itl.observe(gap);
-                self.engine.metrics.tpot.observe(gap);
             }
             self.last_at = at;
             self.emitted += 1;

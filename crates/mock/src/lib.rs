@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod server;
+pub mod timer;
 pub mod tokens;
 
 pub use config::{FaultConfig, FleetConfig, InstanceConfig, OutputMode};

@@ -149,7 +149,8 @@ impl Metrics {
         let hist = |b: &[f64]| Histogram::new(b.iter().copied());
         let ttft = hist(TTFT_BUCKETS);
         let itl = hist(ITL_BUCKETS);
-        let tpot = hist(ITL_BUCKETS);
+        // The older name exposes the same observations: one histogram under two names.
+        let tpot = itl.clone();
         let e2e = hist(REQUEST_BUCKETS);
         let queue_time = hist(REQUEST_BUCKETS);
         sub.register(

@@ -23,13 +23,14 @@ use rand::rngs::Xoshiro256PlusPlus as StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::api::{self, Api, ChunkFormat, Usage};
 use crate::config::{FleetConfig, InstanceConfig, OutputMode};
 use crate::engine::{Engine, FinishReason, SeqSpec, Sequence};
 use crate::error::{ApiError, ConfigError};
 use crate::metrics::{self, Metrics};
+use crate::timer::Deadline;
 use crate::tokens;
 
 /// The response header that names the instance that served a request.
@@ -298,7 +299,7 @@ async fn handle(
             seq,
             fmt,
             text,
-            sleep: Box::pin(tokio::time::sleep_until(arrival)),
+            sleep: Deadline::new(arrival, cfg.precise_timers),
             finish,
             include_usage: parsed.include_usage,
             role_pending: api == Api::Chat,
@@ -320,8 +321,10 @@ async fn handle(
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         r
     } else {
+        let deadline = Deadline::new(arrival, cfg.precise_timers);
         unary(
             seq,
+            deadline,
             api,
             &id,
             created,
@@ -344,6 +347,7 @@ async fn handle(
 #[allow(clippy::too_many_arguments)]
 async fn unary(
     mut seq: Sequence,
+    mut deadline: Deadline,
     api: Api,
     id: &str,
     created: u64,
@@ -353,7 +357,10 @@ async fn unary(
     fault_at: Option<(MidFault, usize)>,
     stall: Duration,
 ) -> Response {
-    seq.run_to_end().await;
+    while let Some(due) = seq.next_due() {
+        deadline.sleep_until(due).await;
+        seq.advance(Instant::now(), usize::MAX);
+    }
     match fault_at {
         Some((MidFault::Stall, _)) => {
             if stall.is_zero() {
@@ -471,7 +478,7 @@ struct SseBody {
     seq: Sequence,
     fmt: ChunkFormat,
     text: TextSource,
-    sleep: Pin<Box<Sleep>>,
+    sleep: Deadline,
     finish: FinishReason,
     include_usage: bool,
     role_pending: bool,
@@ -500,7 +507,7 @@ impl http_body::Body for SseBody {
             }
             if this.abort_next {
                 // Waiting a moment lets the server flush what was sent before the cut.
-                if this.sleep.as_mut().poll(cx).is_pending() {
+                if this.sleep.poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 this.done = true;
@@ -510,7 +517,7 @@ impl http_body::Body for SseBody {
                 ))));
             }
             if this.stalled {
-                if this.stall.is_zero() || this.sleep.as_mut().poll(cx).is_pending() {
+                if this.stall.is_zero() || this.sleep.poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 this.stalled = false;
@@ -526,8 +533,8 @@ impl http_body::Body for SseBody {
             if n == 0
                 && let Some(due) = this.seq.next_due()
             {
-                this.sleep.as_mut().reset(due);
-                if this.sleep.as_mut().poll(cx).is_pending() {
+                this.sleep.reset(due);
+                if this.sleep.poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 continue;
@@ -556,9 +563,7 @@ impl http_body::Body for SseBody {
                     MidFault::Abort => {
                         // What was produced goes out; the next poll breaks the connection.
                         this.abort_next = true;
-                        this.sleep
-                            .as_mut()
-                            .reset(Instant::now() + Duration::from_millis(1));
+                        this.sleep.reset(Instant::now() + Duration::from_millis(1));
                         return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
                     }
                     MidFault::Garbage => {
@@ -570,7 +575,7 @@ impl http_body::Body for SseBody {
                         this.stalled = true;
                         if !this.stall.is_zero() {
                             let until = Instant::now() + this.stall;
-                            this.sleep.as_mut().reset(until);
+                            this.sleep.reset(until);
                         }
                         return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
                     }

@@ -15,7 +15,9 @@ use tokio::time::Instant;
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 pub async fn fleet(n: usize, cfg: InstanceConfig) -> MockFleet {
