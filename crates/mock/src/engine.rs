@@ -147,6 +147,21 @@ pub struct Engine {
     kv_used: AtomicUsize,
     seq_counter: AtomicU64,
     metrics: Arc<Metrics>,
+    /// How late first tokens left the server, µs (the mock's own TTFT overhead).
+    ttft_lag_us: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+/// Percentiles of the mock's own first-token lateness (emitted minus due), µs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LagSummary {
+    /// First tokens measured.
+    pub count: u64,
+    /// Median, µs.
+    pub p50_us: u64,
+    /// 99th percentile, µs.
+    pub p99_us: u64,
+    /// Largest, µs.
+    pub max_us: u64,
 }
 
 /// Resources granted to a scheduled sequence; handed back when it ends or is dropped.
@@ -229,6 +244,10 @@ impl Engine {
             kv_used: AtomicUsize::new(0),
             seq_counter: AtomicU64::new(0),
             metrics,
+            ttft_lag_us: Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .expect("constant bounds are valid"),
+            ),
         })
     }
 
@@ -410,6 +429,26 @@ impl Engine {
         }
     }
 
+    /// Records how late a first token was handed to the connection.
+    pub fn record_ttft_lag(&self, lag: Duration) {
+        self.metrics.ttft_lag.observe(lag.as_secs_f64());
+        let _ = self
+            .ttft_lag_us
+            .lock()
+            .record((lag.as_micros() as u64).max(1));
+    }
+
+    /// The mock's own first-token lateness so far.
+    pub fn ttft_lag(&self) -> LagSummary {
+        let h = self.ttft_lag_us.lock();
+        LagSummary {
+            count: h.len(),
+            p50_us: h.value_at_quantile(0.5),
+            p99_us: h.value_at_quantile(0.99),
+            max_us: h.max(),
+        }
+    }
+
     fn itl(&self, rng: &mut StdRng) -> Duration {
         let running = self.running.load(Ordering::Relaxed).max(1);
         let factor =
@@ -498,6 +537,10 @@ impl Sequence {
     /// When its first token was produced.
     pub fn first_token_at(&self) -> Option<Instant> {
         self.first_at
+    }
+    /// The engine it runs on.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
     /// Whether every token has been produced.
     pub fn is_done(&self) -> bool {

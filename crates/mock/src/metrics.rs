@@ -61,6 +61,8 @@ pub struct Metrics {
     pub e2e: Histogram,
     /// `vllm:request_queue_time_seconds`: arrival to scheduling.
     pub queue_time: Histogram,
+    /// `inferbench:mock_ttft_lag_seconds`: how late first tokens left the mock (its own overhead).
+    pub ttft_lag: Histogram,
     /// `vllm:prompt_tokens_total`.
     pub prompt_tokens: Counter,
     /// `vllm:generation_tokens_total`.
@@ -178,6 +180,17 @@ impl Metrics {
             "Histogram of time spent in WAITING phase for request",
             queue_time.clone(),
         );
+        let ttft_lag = Histogram::new(
+            [
+                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+            ]
+            .into_iter(),
+        );
+        sub.register(
+            "inferbench:mock_ttft_lag_seconds",
+            "How late the mock sent first tokens compared with its simulated schedule",
+            ttft_lag.clone(),
+        );
         let prompt_tokens = Counter::default();
         let generation_tokens = Counter::default();
         let prefix_queries = Counter::default();
@@ -226,6 +239,7 @@ impl Metrics {
             tpot,
             e2e,
             queue_time,
+            ttft_lag,
             prompt_tokens,
             generation_tokens,
             prefix_queries,

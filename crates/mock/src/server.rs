@@ -361,6 +361,7 @@ async fn unary(
         deadline.sleep_until(due).await;
         seq.advance(Instant::now(), usize::MAX);
     }
+
     match fault_at {
         Some((MidFault::Stall, _)) => {
             if stall.is_zero() {
@@ -538,6 +539,13 @@ impl http_body::Body for SseBody {
                     return Poll::Pending;
                 }
                 continue;
+            }
+            if this.seq.emitted() == n
+                && let Some(first) = this.seq.first_token_at()
+            {
+                this.seq
+                    .engine()
+                    .record_ttft_lag(Instant::now().saturating_duration_since(first));
             }
             let mut out = Vec::with_capacity(n * 160 + 64);
             if this.role_pending {
