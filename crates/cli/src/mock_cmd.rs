@@ -96,6 +96,9 @@ pub struct MockArgs {
     /// Make /health answer 503.
     #[arg(long)]
     health_fail: bool,
+    /// Emit tokens on tokio's millisecond timer instead of the precise timer thread.
+    #[arg(long)]
+    coarse_timers: bool,
     /// Seconds to let requests in flight finish on Ctrl-C / SIGTERM.
     #[arg(long, default_value_t = 5.0)]
     grace_s: f64,
@@ -127,6 +130,7 @@ impl MockArgs {
             seed: self.seed,
             output: self.output,
             tokens_per_chunk: self.tokens_per_chunk,
+            precise_timers: !self.coarse_timers,
             faults: FaultConfig {
                 error_rate: self.error_rate,
                 error_statuses: self.error_statuses.clone(),

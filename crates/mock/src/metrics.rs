@@ -180,12 +180,9 @@ impl Metrics {
             "Histogram of time spent in WAITING phase for request",
             queue_time.clone(),
         );
-        let ttft_lag = Histogram::new(
-            [
-                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-            ]
-            .into_iter(),
-        );
+        let ttft_lag = Histogram::new([
+            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+        ]);
         sub.register(
             "inferbench:mock_ttft_lag_seconds",
             "How late the mock sent first tokens compared with its simulated schedule",
