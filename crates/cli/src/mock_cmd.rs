@@ -156,6 +156,8 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
                 .context("invalid mock flags")?
         }
     };
+    // Signal handlers go in before the addresses are printed: a script may signal at once.
+    let signals = Signals::install()?;
     let fleet = MockFleet::start(fleet_cfg).await?;
     {
         let mut out = std::io::stdout().lock();
@@ -168,7 +170,7 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
         "inferbench mock: {} instance(s) up; Ctrl-C to stop",
         fleet.addrs().len()
     );
-    wait_for_signal().await;
+    signals.wait().await;
     eprintln!("inferbench mock: shutting down");
     fleet
         .shutdown(Duration::from_secs_f64(args.grace_s.max(0.0)))
@@ -176,24 +178,43 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Ctrl-C and SIGTERM, registered up front.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())
+                    .context("cannot install the SIGINT handler")?,
+                terminate: signal(SignalKind::terminate())
+                    .context("cannot install the SIGTERM handler")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

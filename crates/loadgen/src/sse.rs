@@ -1,0 +1,268 @@
+//! A Server-Sent Events parser for the hot path: it takes the body's bytes as they arrive, in
+//! chunks split anywhere, and hands out each event with the arrival instant of the chunk that
+//! completed it. It follows the WHATWG event-stream rules: lines end in LF, CRLF or CR (a CRLF
+//! may be split between chunks); lines starting with `:` are comments; `data:` lines (one optional
+//! space after the colon) accumulate, joined by `\n`; a blank line dispatches the event; an event
+//! with no `data` line is not dispatched; a field with no colon is a field with an empty value.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event<T> {
+    /// The `event:` field, if any.
+    pub event: Option<String>,
+    /// The data lines, joined with `\n` (invalid UTF-8 replaced).
+    pub data: String,
+    /// When the chunk that completed the event arrived.
+    pub at: T,
+}
+
+/// Incremental SSE parser. Feed it with [`SseParser::push`]; call [`SseParser::finish`] at the
+/// end of the body to learn whether a partial event was left (a cut-off stream).
+#[derive(Debug, Default)]
+pub struct SseParser {
+    line: Vec<u8>,
+    data: Vec<u8>,
+    has_data: bool,
+    event: Option<String>,
+    /// The previous chunk ended in CR: an LF at the start of the next one belongs to it.
+    after_cr: bool,
+    /// Bytes received in all.
+    bytes: u64,
+}
+
+impl SseParser {
+    /// A parser with nothing buffered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes fed so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Feeds one chunk that arrived at `at`; every event it completes goes to `emit`.
+    pub fn push<T: Copy>(&mut self, chunk: &[u8], at: T, mut emit: impl FnMut(Event<T>)) {
+        self.bytes += chunk.len() as u64;
+        let mut rest = chunk;
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some((&b'\n', tail)) = rest.split_first() {
+                rest = tail;
+            }
+        }
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            let (head, tail) = rest.split_at(pos);
+            let is_cr = tail[0] == b'\r';
+            rest = &tail[1..];
+            if is_cr {
+                match rest.first() {
+                    Some(&b'\n') => rest = &rest[1..],
+                    None => self.after_cr = true,
+                    Some(_) => {}
+                }
+            }
+            if self.line.is_empty() {
+                self.process_line_slice(head, at, &mut emit);
+            } else {
+                self.line.extend_from_slice(head);
+                let line = std::mem::take(&mut self.line);
+                self.process_line_slice(&line, at, &mut emit);
+                self.line = line;
+                self.line.clear();
+            }
+        }
+        self.line.extend_from_slice(rest);
+    }
+
+    fn process_line_slice<T: Copy>(&mut self, line: &[u8], at: T, emit: &mut impl FnMut(Event<T>)) {
+        if line.is_empty() {
+            if self.has_data {
+                let data = String::from_utf8_lossy(&self.data).into_owned();
+                emit(Event {
+                    event: self.event.take(),
+                    data,
+                    at,
+                });
+            }
+            self.data.clear();
+            self.has_data = false;
+            self.event = None;
+            return;
+        }
+        if line[0] == b':' {
+            return;
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &b""[..]),
+        };
+        match field {
+            b"data" => {
+                if self.has_data {
+                    self.data.push(b'\n');
+                }
+                self.data.extend_from_slice(value);
+                self.has_data = true;
+            }
+            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            _ => {} // id, retry and unknown fields do not matter to a benchmark
+        }
+    }
+
+    /// Ends the stream; true if an event (or a line) was left incomplete.
+    pub fn finish(&mut self) -> bool {
+        let partial = !self.line.is_empty() || self.has_data;
+        self.line.clear();
+        self.data.clear();
+        self.has_data = false;
+        self.event = None;
+        partial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse_all(chunks: &[&[u8]]) -> Vec<Event<usize>> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            p.push(c, i, |e| out.push(e));
+        }
+        out
+    }
+
+    #[test]
+    fn openai_stream() {
+        let body = b"data: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: [DONE]\n\n";
+        let ev = parse_all(&[body]);
+        let data: Vec<&str> = ev.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["{\"a\":1}", "{\"a\":2}", "[DONE]"]);
+    }
+
+    #[test]
+    fn comments_multiline_crlf_and_fields() {
+        let body =
+            b": keep-alive\r\nevent: delta\r\ndata: one\r\ndata:two\r\nid: 7\r\n\r\ndata\n\n";
+        let ev = parse_all(&[body]);
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[0].event.as_deref(), Some("delta"));
+        assert_eq!(ev[0].data, "one\ntwo");
+        assert_eq!(ev[1].data, "");
+        assert_eq!(ev[1].event, None);
+    }
+
+    #[test]
+    fn event_without_data_is_not_dispatched() {
+        assert!(parse_all(&[b"event: x\n\n: c\n\n"]).is_empty());
+    }
+
+    #[test]
+    fn timestamp_is_the_completing_chunk() {
+        let ev = parse_all(&[b"data: a", b"bc\n", b"\ndata: x\n\n"]);
+        assert_eq!(ev[0].data, "abc");
+        assert_eq!(ev[0].at, 2);
+        assert_eq!(ev[1].at, 2);
+    }
+
+    #[test]
+    fn cr_split_from_lf_is_one_line_end() {
+        let ev = parse_all(&[b"data: a\r", b"\n\r", b"\n"]);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].data, "a");
+        // The CR in chunk 1 already ends the blank line; the LF in chunk 2 only completes it.
+        assert_eq!(ev[0].at, 1);
+    }
+
+    #[test]
+    fn finish_reports_a_cut_stream() {
+        let mut p = SseParser::new();
+        p.push(b"data: {\"a\":", 0, |_| {});
+        assert!(p.finish());
+        p.push(b"data: x\n\n", 0, |_| {});
+        assert!(!p.finish());
+    }
+
+    /// Serializes events with a random line ending per line, random comments and multi-line data.
+    fn encode(
+        events: &[(Option<String>, Vec<String>)],
+        endings: &[usize],
+        comments: &[bool],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut k = 0usize;
+        let mut eol = |out: &mut Vec<u8>| {
+            let mut e = endings[k % endings.len()] % 3;
+            // A lone CR followed by a lone LF would be one CRLF ending, not two.
+            if e == 0 && out.last() == Some(&b'\r') {
+                e = 1;
+            }
+            out.extend_from_slice([&b"\n"[..], b"\r\n", b"\r"][e]);
+            k += 1;
+        };
+        for (i, (event, lines)) in events.iter().enumerate() {
+            if comments[i % comments.len()] {
+                out.extend_from_slice(b": ping");
+                eol(&mut out);
+            }
+            if let Some(e) = event {
+                out.extend_from_slice(format!("event: {e}").as_bytes());
+                eol(&mut out);
+            }
+            for l in lines {
+                out.extend_from_slice(format!("data: {l}").as_bytes());
+                eol(&mut out);
+            }
+            eol(&mut out);
+        }
+        out
+    }
+
+    proptest! {
+        /// Any events, any line endings, split at any points: the same events come out, each
+        /// stamped with the chunk that held its last byte.
+        #[test]
+        fn random_chunk_boundaries(
+            events in proptest::collection::vec(
+                (proptest::option::of("[a-z]{1,8}"), proptest::collection::vec("[ -~]{0,40}", 1..4)),
+                1..12),
+            endings in proptest::collection::vec(0usize..3, 1..8),
+            comments in proptest::collection::vec(any::<bool>(), 1..4),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..20),
+        ) {
+            let body = encode(&events, &endings, &comments);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
+            points.push(0);
+            points.push(body.len());
+            points.sort_unstable();
+            points.dedup();
+            let chunks: Vec<&[u8]> = points.windows(2).map(|w| &body[w[0]..w[1]]).collect();
+            let got = parse_all(&chunks);
+            prop_assert_eq!(got.len(), events.len());
+            for (g, (event, lines)) in got.iter().zip(&events) {
+                prop_assert_eq!(&g.event, event);
+                // A data line is `data: ` + text: the parser strips one space, so a text that
+                // starts with a space keeps it.
+                prop_assert_eq!(&g.data, &lines.join("\n"));
+            }
+            // Each event's stamp is the chunk holding the byte that ended it (its blank line).
+            let mut ends = Vec::new();
+            let mut p = SseParser::new();
+            let mut offset = 0usize;
+            for (i, c) in chunks.iter().enumerate() {
+                p.push(c, i, |e| ends.push((e.at, offset + c.len())));
+                offset += c.len();
+            }
+            for w in ends.windows(2) {
+                prop_assert!(w[0].0 <= w[1].0);
+            }
+            prop_assert!(!p.finish() || body.ends_with(b"\r"));
+        }
+    }
+}
