@@ -15,7 +15,9 @@ pub mod error;
 pub mod metrics;
 pub mod server;
 pub mod timer;
-pub mod tokens;
+
+/// Token counting (re-exported from `inferbench-tokens`).
+pub use inferbench_tokens as tokens;
 
 pub use config::{FaultConfig, FleetConfig, InstanceConfig, OutputMode};
 pub use error::{ApiError, ConfigError};

@@ -1,5 +1,9 @@
-//! Token counting and output-text synthesis, with the `cl100k_base` vocabulary that tiktoken-rs
-//! embeds (nothing is downloaded).
+//! Token counting and text synthesis with the `cl100k_base` vocabulary that tiktoken-rs embeds
+//! (nothing is downloaded): shared by the mock (to count prompts and write outputs) and the
+//! workload generator (to write prompts of an exact length).
+#![deny(rust_2018_idioms)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::sync::LazyLock;
 
