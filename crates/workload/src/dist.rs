@@ -86,7 +86,7 @@ impl LengthDist {
                 max,
             } => {
                 range(min, max)?;
-                if !(median.is_finite() && median > 0.0) || !sigma.is_finite() || sigma < 0.0 {
+                if !(median.is_finite() && median > 0.0 && sigma.is_finite() && sigma >= 0.0) {
                     return Err(DistError(format!(
                         "lognormal needs median > 0 and sigma ≥ 0, got {median}, {sigma}"
                     )));
