@@ -1,0 +1,236 @@
+//! A latency histogram in microseconds: HDR (3 significant digits, 1 µs to 1 hour), so memory is
+//! bounded however many samples, and serialized (HDR V2 + deflate, base64) so that two reports
+//! merge exactly into what one run over both would have recorded.
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use serde::{Deserialize, Serialize};
+
+/// Largest value recorded, µs (one hour); larger values are clamped to it.
+pub const MAX_US: u64 = 3_600_000_000;
+
+/// Percentiles and moments of a histogram, µs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Samples.
+    pub count: u64,
+    /// Smallest, µs.
+    pub min_us: u64,
+    /// Mean, µs.
+    pub mean_us: f64,
+    /// Standard deviation, µs.
+    pub stddev_us: f64,
+    /// Median, µs.
+    pub p50_us: u64,
+    /// 90th percentile, µs.
+    pub p90_us: u64,
+    /// 95th percentile, µs.
+    pub p95_us: u64,
+    /// 99th percentile, µs.
+    pub p99_us: u64,
+    /// 99.9th percentile, µs.
+    pub p999_us: u64,
+    /// Largest, µs.
+    pub max_us: u64,
+}
+
+/// Errors reading a serialized histogram.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramError {
+    /// Not base64.
+    #[error("histogram is not base64: {0}")]
+    Base64(String),
+    /// Not an HDR V2 histogram.
+    #[error("histogram does not decode: {0}")]
+    Decode(String),
+}
+
+/// A latency histogram, µs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyHistogram {
+    h: Histogram<u64>,
+    clamped: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyHistogram {
+    /// An empty histogram.
+    pub fn new() -> Self {
+        Self {
+            h: Histogram::new_with_bounds(1, MAX_US, 3).expect("constant bounds are valid"),
+            clamped: 0,
+        }
+    }
+
+    /// Records one value, µs (0 is recorded as 1; beyond [`MAX_US`] is clamped and counted).
+    pub fn record(&mut self, us: u64) {
+        let v = if us > MAX_US {
+            self.clamped += 1;
+            MAX_US
+        } else {
+            us.max(1)
+        };
+        // In range by construction.
+        let _ = self.h.record(v);
+    }
+
+    /// Values that were clamped to [`MAX_US`].
+    pub fn clamped(&self) -> u64 {
+        self.clamped
+    }
+
+    /// Samples.
+    pub fn count(&self) -> u64 {
+        self.h.len()
+    }
+
+    /// The value at quantile `q` (0..=1), µs.
+    pub fn quantile(&self, q: f64) -> u64 {
+        self.h.value_at_quantile(q)
+    }
+
+    /// Adds every sample of `other`.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        // Same bounds on both sides: cannot fail.
+        let _ = self.h.add(&other.h);
+        self.clamped += other.clamped;
+    }
+
+    /// Percentiles and moments (all zero when empty).
+    pub fn summary(&self) -> Summary {
+        let h = &self.h;
+        if h.is_empty() {
+            return Summary {
+                count: 0,
+                min_us: 0,
+                mean_us: 0.0,
+                stddev_us: 0.0,
+                p50_us: 0,
+                p90_us: 0,
+                p95_us: 0,
+                p99_us: 0,
+                p999_us: 0,
+                max_us: 0,
+            };
+        }
+        Summary {
+            count: h.len(),
+            min_us: h.min(),
+            mean_us: h.mean(),
+            stddev_us: h.stdev(),
+            p50_us: h.value_at_quantile(0.5),
+            p90_us: h.value_at_quantile(0.9),
+            p95_us: h.value_at_quantile(0.95),
+            p99_us: h.value_at_quantile(0.99),
+            p999_us: h.value_at_quantile(0.999),
+            max_us: h.max(),
+        }
+    }
+
+    /// HDR V2 + deflate, base64.
+    pub fn encode(&self) -> String {
+        let mut buf = Vec::new();
+        // Writing into a Vec only fails on a histogram too large to encode, which bounds prevent.
+        let _ = V2DeflateSerializer::new().serialize(&self.h, &mut buf);
+        base64::engine::general_purpose::STANDARD.encode(buf)
+    }
+
+    /// The inverse of [`LatencyHistogram::encode`].
+    pub fn decode(text: &str) -> Result<Self, HistogramError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| HistogramError::Base64(e.to_string()))?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| HistogramError::Decode(format!("{e:?}")))?;
+        let mut out = Self::new();
+        out.h
+            .add(&h)
+            .map_err(|e| HistogramError::Decode(format!("{e:?}")))?;
+        Ok(out)
+    }
+}
+
+/// Serialized as `{"hdr": "<base64>", "clamped": N}`.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    hdr: String,
+    #[serde(default)]
+    clamped: u64,
+}
+
+impl Serialize for LatencyHistogram {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            hdr: self.encode(),
+            clamped: self.clamped,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for LatencyHistogram {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = Wire::deserialize(d)?;
+        let mut h = LatencyHistogram::decode(&w.hdr).map_err(serde::de::Error::custom)?;
+        h.clamped = w.clamped;
+        Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn summary_of_known_values() {
+        let mut h = LatencyHistogram::new();
+        for v in 1..=1000 {
+            h.record(v);
+        }
+        let s = h.summary();
+        assert_eq!(s.count, 1000);
+        assert_eq!(s.min_us, 1);
+        assert_eq!(s.max_us, 1000);
+        assert_eq!(s.p50_us, 500);
+        assert_eq!(s.p99_us, 990);
+        assert!((s.mean_us - 500.5).abs() < 0.5);
+        h.record(MAX_US * 2);
+        assert_eq!(h.clamped(), 1);
+        assert_eq!(LatencyHistogram::new().summary().count, 0);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        assert!(LatencyHistogram::decode("not base64 !").is_err());
+        assert!(LatencyHistogram::decode("aGVsbG8=").is_err());
+        assert!(serde_json::from_str::<LatencyHistogram>("{\"hdr\": 5}").is_err());
+    }
+
+    proptest! {
+        /// Merging two serialized histograms equals one histogram of both sample sets.
+        #[test]
+        fn merge_of_round_trips_equals_one_run(a in proptest::collection::vec(0u64..10_000_000_000, 0..300),
+                                               b in proptest::collection::vec(0u64..10_000_000_000, 0..300)) {
+            let mut ha = LatencyHistogram::new();
+            let mut hb = LatencyHistogram::new();
+            let mut both = LatencyHistogram::new();
+            for v in &a { ha.record(*v); both.record(*v); }
+            for v in &b { hb.record(*v); both.record(*v); }
+            let ja = serde_json::to_string(&ha).unwrap();
+            let jb = serde_json::to_string(&hb).unwrap();
+            let mut merged: LatencyHistogram = serde_json::from_str(&ja).unwrap();
+            merged.merge(&serde_json::from_str(&jb).unwrap());
+            prop_assert_eq!(merged.summary(), both.summary());
+            prop_assert_eq!(merged.clamped(), both.clamped());
+            prop_assert_eq!(merged, both);
+        }
+    }
+}
