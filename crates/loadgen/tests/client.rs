@@ -1,0 +1,202 @@
+//! The client against a real mock fleet: timing, usage, and every failure kind classified.
+
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use inferbench_loadgen::client::{Api, Client, ClientConfig, ErrorKind, RequestSpec, Side};
+use inferbench_mock::{FaultConfig, FleetConfig, InstanceConfig, MockFleet};
+
+async fn fleet(cfg: InstanceConfig) -> MockFleet {
+    MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
+        .await
+        .unwrap()
+}
+
+fn spec(stream: bool, max_tokens: usize) -> RequestSpec {
+    RequestSpec {
+        model: "mock-model".into(),
+        prompt: "Tell me a story".into(),
+        max_tokens,
+        stream,
+    }
+}
+
+fn with_header(url: &str, name: &'static str, value: &'static str) -> Client {
+    let mut cfg = ClientConfig::new(url);
+    cfg.headers.push((
+        HeaderName::from_static(name),
+        HeaderValue::from_static(value),
+    ));
+    Client::new(&cfg).unwrap()
+}
+
+#[tokio::test]
+async fn streaming_request_is_timed_per_token() {
+    let f = fleet(InstanceConfig {
+        ttft_ms: 30.0,
+        itl_ms: 4.0,
+        decode_slowdown: 0.0,
+        ..Default::default()
+    })
+    .await;
+    let c = Client::new(&ClientConfig::new(&f.urls()[0])).unwrap();
+    let s = spec(true, 16);
+    let o = c.send(&s, c.body(&s)).await;
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(o.token_events.len(), 16);
+    assert_eq!(o.completion_tokens, Some(16));
+    assert_eq!(o.prompt_tokens, Some(4));
+    assert_eq!(o.model_served.as_deref(), Some("mock-model"));
+    assert_eq!(
+        o.endpoint.as_deref(),
+        Some(f.addrs()[0].to_string().as_str())
+    );
+    let ttft = o.first_token.unwrap() - o.sent;
+    assert!(ttft >= Duration::from_millis(30), "{ttft:?}");
+    // 15 gaps of 4 ms: the stream cannot be shorter than 60 ms after the first token.
+    let decode = *o.token_events.last().unwrap() - o.first_token.unwrap();
+    assert!(decode >= Duration::from_millis(59), "{decode:?}");
+    assert!(o.token_events.windows(2).all(|w| w[1] >= w[0]));
+}
+
+#[tokio::test]
+async fn unary_and_completions() {
+    let f = fleet(InstanceConfig {
+        ttft_ms: 1.0,
+        itl_ms: 1.0,
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = ClientConfig::new(&format!("{}/v1/", f.urls()[0]));
+    cfg.api = Api::Completions;
+    let c = Client::new(&cfg).unwrap();
+    let s = spec(false, 7);
+    let o = c.send(&s, c.body(&s)).await;
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(o.output_tokens(), 7);
+    assert_eq!(o.first_token, Some(o.end));
+}
+
+#[tokio::test]
+async fn each_failure_is_classified() {
+    let f = fleet(InstanceConfig {
+        ttft_ms: 1.0,
+        itl_ms: 2.0,
+        faults: FaultConfig {
+            stall_ms: 0,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let url = f.urls()[0].clone();
+    let s = spec(true, 10);
+
+    let c = with_header(&url, "x-mock-error", "503");
+    let o = c.send(&s, c.body(&s)).await;
+    match o.error {
+        Some((ErrorKind::Http { status: 503, body }, Side::ModelServer)) => {
+            assert!(body.contains("fault injected"))
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let c = with_header(&url, "x-mock-error", "abort");
+    let o = c.send(&s, c.body(&s)).await;
+    assert_eq!(o.error, Some((ErrorKind::BrokenStream, Side::ModelServer)));
+    assert_eq!(o.token_events.len(), 5, "tokens before the cut are kept");
+
+    let c = with_header(&url, "x-mock-error", "garbage");
+    let o = c.send(&s, c.body(&s)).await;
+    assert!(
+        matches!(
+            o.error,
+            Some((ErrorKind::Protocol { .. }, Side::ModelServer))
+        ),
+        "{:?}",
+        o.error
+    );
+
+    let mut cfg = ClientConfig::new(&url);
+    cfg.headers.push((
+        HeaderName::from_static("x-mock-error"),
+        HeaderValue::from_static("stall"),
+    ));
+    cfg.total_timeout = Duration::from_millis(300);
+    let c = Client::new(&cfg).unwrap();
+    let o = c.send(&s, c.body(&s)).await;
+    assert_eq!(
+        o.error,
+        Some((
+            ErrorKind::Timeout {
+                phase: "total".into()
+            },
+            Side::ModelServer
+        ))
+    );
+
+    let slow = spec(true, 2);
+    let f2 = fleet(InstanceConfig {
+        ttft_ms: 200.0,
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = ClientConfig::new(&f2.urls()[0]);
+    cfg.ttft_timeout = Duration::from_millis(50);
+    let c2 = Client::new(&cfg).unwrap();
+    let o = c2.send(&slow, c2.body(&slow)).await;
+    assert_eq!(
+        o.error,
+        Some((
+            ErrorKind::Timeout {
+                phase: "ttft".into()
+            },
+            Side::ModelServer
+        ))
+    );
+    drop(c);
+
+    let c = Client::new(&ClientConfig::new(&url)).unwrap();
+    let mut unknown = spec(true, 2);
+    unknown.model = "nope".into();
+    let o = c.send(&unknown, c.body(&unknown)).await;
+    assert!(
+        matches!(
+            o.error,
+            Some((ErrorKind::Http { status: 404, .. }, Side::ModelServer))
+        ),
+        "{:?}",
+        o.error
+    );
+}
+
+#[tokio::test]
+async fn unreachable_target_is_a_connect_error() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    let c = Client::new(&ClientConfig::new(&format!("http://{addr}"))).unwrap();
+    let s = spec(true, 2);
+    let o = c.send(&s, c.body(&s)).await;
+    assert_eq!(o.error, Some((ErrorKind::Connect, Side::Gateway)));
+}
+
+#[test]
+fn bad_targets_and_keys_are_rejected_clearly() {
+    for url in ["ftp://x", "localhost:8000", "https://x", "http://"] {
+        let e = Client::new(&ClientConfig::new(url))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(url), "{e}");
+    }
+    let mut cfg = ClientConfig::new("http://127.0.0.1:1");
+    cfg.api_key = Some("bad\nkey".into());
+    let e = Client::new(&cfg).unwrap_err().to_string();
+    assert!(
+        !e.contains("bad\nkey"),
+        "the key never appears in a message"
+    );
+    cfg.api_key = Some("sk-secret".into());
+    let c = Client::new(&cfg).unwrap();
+    assert!(!format!("{c:?}").contains("sk-secret"));
+}
