@@ -14,10 +14,12 @@ pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod server;
-pub mod timer;
 
 /// Token counting (re-exported from `inferbench-tokens`).
 pub use inferbench_tokens as tokens;
+
+/// Precise deadlines (re-exported from `inferbench-timer`).
+pub use inferbench_timer as timer;
 
 pub use config::{FaultConfig, FleetConfig, InstanceConfig, OutputMode};
 pub use error::{ApiError, ConfigError};

@@ -1,9 +1,15 @@
-//! Sub-millisecond timers for token emission.
+//! Sub-millisecond deadlines for tokio tasks: the mock's token release and the load generator's
+//! dispatcher.
 //!
 //! tokio's timer wheel has millisecond resolution and fires up to ~1–2 ms late; a simulated server
-//! that is meant to answer with TTFT exactly 50 ms cannot be that coarse. One background thread
+//! that is meant to answer with TTFT exactly 50 ms, or a dispatcher that must send at the planned
+//! instant, cannot be that coarse. One background thread
 //! keeps a heap of deadlines and wakes each task at its instant (futex timeouts: tens of µs).
 //! Tests that pause tokio's clock use [`Deadline::Tokio`] instead, so they stay deterministic.
+
+#![deny(rust_2018_idioms)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
