@@ -1,7 +1,8 @@
-//! What a run learned. So far: [`histogram::LatencyHistogram`], the bounded, mergeable latency
-//! record every metric is kept in (the RunResult schema comes with issue 3).
+//! What a run learned: [`run::RunResult`] (the versioned report schema) and
+//! [`histogram::LatencyHistogram`], the bounded latency record that merges exactly.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod histogram;
+pub mod run;

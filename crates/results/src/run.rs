@@ -1,0 +1,268 @@
+//! The result of one run: a versioned, serializable record whose histograms merge exactly.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::histogram::LatencyHistogram;
+
+/// The schema version written into every report; readers refuse others.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Latency histograms of one group of requests, µs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latencies {
+    /// Time to first token, from the actual send.
+    pub ttft: LatencyHistogram,
+    /// Time to first token, from the planned send instant (corrected for coordinated omission).
+    pub ttft_from_planned: LatencyHistogram,
+    /// Gap between two token events of one stream.
+    pub itl: LatencyHistogram,
+    /// Time per output token: (e2e − TTFT) / (output tokens − 1).
+    pub tpot: LatencyHistogram,
+    /// End to end, from the actual send.
+    pub e2e: LatencyHistogram,
+    /// End to end, from the planned send instant.
+    pub e2e_from_planned: LatencyHistogram,
+    /// Time to the response headers.
+    pub ttfb: LatencyHistogram,
+}
+
+impl Latencies {
+    /// Adds every sample of `other`.
+    pub fn merge(&mut self, other: &Latencies) {
+        self.ttft.merge(&other.ttft);
+        self.ttft_from_planned.merge(&other.ttft_from_planned);
+        self.itl.merge(&other.itl);
+        self.tpot.merge(&other.tpot);
+        self.e2e.merge(&other.e2e);
+        self.e2e_from_planned.merge(&other.e2e_from_planned);
+        self.ttfb.merge(&other.ttfb);
+    }
+}
+
+/// Counts of one group of requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Requests that completed (recorded, after warm-up).
+    pub requests: u64,
+    /// Requests that succeeded.
+    pub ok: u64,
+    /// Requests that failed, by `kind/side` (e.g. `http_503/model_server`).
+    pub errors: BTreeMap<String, u64>,
+    /// Prompt tokens of successful requests (the server's count).
+    pub input_tokens: u64,
+    /// Output tokens of successful requests (the server's count when given).
+    pub output_tokens: u64,
+    /// Prompt tokens served from a prefix cache.
+    pub cached_tokens: u64,
+}
+
+impl Counts {
+    /// Adds `other`.
+    pub fn merge(&mut self, other: &Counts) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        for (k, v) in &other.errors {
+            *self.errors.entry(k.clone()).or_insert(0) += v;
+        }
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cached_tokens += other.cached_tokens;
+    }
+
+    /// Failed requests.
+    pub fn failed(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// One group: counts and latencies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Counts.
+    pub counts: Counts,
+    /// Latencies of successful requests.
+    pub latency: Latencies,
+}
+
+impl Group {
+    /// Adds `other`.
+    pub fn merge(&mut self, other: &Group) {
+        self.counts.merge(&other.counts);
+        self.latency.merge(&other.latency);
+    }
+}
+
+/// The load generator's own health: did it keep up?
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientHealth {
+    /// Actual send minus planned send, µs.
+    pub dispatch_lag: LatencyHistogram,
+    /// Most requests in flight at once.
+    pub peak_in_flight: u64,
+    /// Planned arrivals not sent because the in-flight cap was reached.
+    pub dropped: u64,
+    /// Client process CPU seconds during the measured part.
+    pub cpu_seconds: f64,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// inferbench's version.
+    pub tool_version: String,
+    /// Unix time the run started, seconds.
+    pub started_unix_s: u64,
+    /// Measured seconds (after warm-up).
+    pub duration_s: f64,
+    /// Target URL (never credentials).
+    pub target: String,
+    /// The load as asked (`rate 10/s poisson`, `concurrency 8`).
+    pub load: String,
+    /// Requests per second asked for (open loop).
+    pub target_rate: Option<f64>,
+    /// True when the run was cut short (Ctrl-C, error).
+    pub partial: bool,
+    /// Everything.
+    pub total: Group,
+    /// By model asked for.
+    pub by_model: BTreeMap<String, Group>,
+    /// By endpoint that served.
+    pub by_endpoint: BTreeMap<String, Group>,
+    /// Requests whose answer named another model than the one asked for.
+    pub misrouted: u64,
+    /// The client's own health.
+    pub client: ClientHealth,
+    /// Warnings for the reader (e.g. the client could not keep up).
+    pub warnings: Vec<String>,
+}
+
+/// A report that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    /// Not JSON of this schema.
+    #[error("not an inferbench report: {0}")]
+    Parse(String),
+    /// Another schema version.
+    #[error(
+        "report schema version {found} is not supported (this inferbench reads version {SCHEMA_VERSION})"
+    )]
+    Version {
+        /// The version in the file.
+        found: u64,
+    },
+}
+
+impl RunResult {
+    /// Reads a report, checking its schema version first.
+    pub fn from_json(text: &str) -> Result<Self, ResultError> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ResultError::Parse(e.to_string()))?;
+        let found = v
+            .get("schema_version")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0);
+        if found != u64::from(SCHEMA_VERSION) {
+            return Err(ResultError::Version { found });
+        }
+        serde_json::from_value(v).map_err(|e| ResultError::Parse(e.to_string()))
+    }
+
+    /// Achieved throughput of successful requests, req/s.
+    pub fn achieved_rate(&self) -> f64 {
+        if self.duration_s > 0.0 {
+            self.total.counts.ok as f64 / self.duration_s
+        } else {
+            0.0
+        }
+    }
+
+    /// Merges another run's results into this one (a distributed run's shards): counts and
+    /// histograms add exactly; durations take the longer.
+    pub fn merge(&mut self, other: &RunResult) {
+        self.total.merge(&other.total);
+        for (k, g) in &other.by_model {
+            self.by_model.entry(k.clone()).or_default().merge(g);
+        }
+        for (k, g) in &other.by_endpoint {
+            self.by_endpoint.entry(k.clone()).or_default().merge(g);
+        }
+        self.misrouted += other.misrouted;
+        self.client.dispatch_lag.merge(&other.client.dispatch_lag);
+        self.client.peak_in_flight = self.client.peak_in_flight.max(other.client.peak_in_flight);
+        self.client.dropped += other.client.dropped;
+        self.client.cpu_seconds += other.client.cpu_seconds;
+        self.duration_s = self.duration_s.max(other.duration_s);
+        self.partial |= other.partial;
+        self.warnings.extend(other.warnings.iter().cloned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(seed: u64) -> RunResult {
+        let mut total = Group::default();
+        for i in 0..100 {
+            total.latency.ttft.record(1000 + i * seed);
+            total.latency.itl.record(50 + i);
+        }
+        total.counts.requests = 100;
+        total.counts.ok = 99;
+        total
+            .counts
+            .errors
+            .insert("http_503/model_server".into(), 1);
+        RunResult {
+            schema_version: SCHEMA_VERSION,
+            tool_version: "0.1.0".into(),
+            started_unix_s: 1,
+            duration_s: 10.0,
+            target: "http://127.0.0.1:8000".into(),
+            load: "rate 10/s".into(),
+            target_rate: Some(10.0),
+            partial: false,
+            by_model: [("m".to_string(), total.clone())].into(),
+            by_endpoint: BTreeMap::new(),
+            total,
+            misrouted: 0,
+            client: ClientHealth::default(),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn report_round_trips_and_checks_version() {
+        let r = sample(3);
+        let text = serde_json::to_string_pretty(&r).unwrap();
+        assert_eq!(RunResult::from_json(&text).unwrap(), r);
+        let other = text.replace("\"schema_version\": 1", "\"schema_version\": 99");
+        assert!(
+            RunResult::from_json(&other)
+                .unwrap_err()
+                .to_string()
+                .contains("99")
+        );
+        assert!(RunResult::from_json("{").is_err());
+    }
+
+    #[test]
+    fn merging_two_reports_equals_one_run_over_both() {
+        let (a, b) = (sample(3), sample(7));
+        let mut merged = RunResult::from_json(&serde_json::to_string(&a).unwrap()).unwrap();
+        merged.merge(&RunResult::from_json(&serde_json::to_string(&b).unwrap()).unwrap());
+        let mut both = LatencyHistogram::new();
+        for i in 0..100 {
+            both.record(1000 + i * 3);
+            both.record(1000 + i * 7);
+        }
+        assert_eq!(merged.total.latency.ttft, both);
+        assert_eq!(merged.total.counts.requests, 200);
+        assert_eq!(merged.total.counts.errors["http_503/model_server"], 2);
+        assert_eq!(merged.by_model["m"].counts.ok, 198);
+    }
+}
