@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod mock_cmd;
+mod run_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Serve a simulated vLLM fleet (OpenAI API, vLLM metrics) on 127.0.0.1.
     Mock(mock_cmd::MockArgs),
+    /// Send load to an OpenAI-compatible endpoint and report what it did.
+    Run(run_cmd::RunArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,11 +37,12 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Mock(args) => mock_cmd::run(args).await,
+            Command::Mock(args) => mock_cmd::run(args).await.map(|()| 0),
+            Command::Run(args) => run_cmd::run(args).await,
         }
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)

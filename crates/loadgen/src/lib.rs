@@ -7,4 +7,6 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod engine;
+pub mod recorder;
 pub mod sse;

@@ -1,0 +1,98 @@
+//! Turns request outcomes into bounded histograms and counters as they complete.
+
+use std::collections::BTreeMap;
+
+use inferbench_results::run::{ClientHealth, Group};
+use tokio::time::Instant;
+
+use crate::client::{ErrorKind, Outcome, Side};
+
+/// Everything recorded so far.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// All measured requests.
+    pub total: Group,
+    /// By model asked for.
+    pub by_model: BTreeMap<String, Group>,
+    /// By endpoint that served.
+    pub by_endpoint: BTreeMap<String, Group>,
+    /// Answers in another model's name.
+    pub misrouted: u64,
+    /// The client's health.
+    pub client: ClientHealth,
+    /// Requests completed during warm-up (not in the statistics).
+    pub warmup_requests: u64,
+}
+
+fn us(d: std::time::Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+/// The label of an error in the counters: `kind/side`.
+pub fn error_label(kind: &ErrorKind, side: Side) -> String {
+    let k = match kind {
+        ErrorKind::Connect => "connect".to_string(),
+        ErrorKind::Timeout { phase } => format!("timeout_{phase}"),
+        ErrorKind::Http { status, .. } => format!("http_{status}"),
+        ErrorKind::BrokenStream => "broken_stream".to_string(),
+        ErrorKind::Protocol { .. } => "protocol".to_string(),
+    };
+    let s = match side {
+        Side::Client => "client",
+        Side::Gateway => "gateway",
+        Side::ModelServer => "model_server",
+    };
+    format!("{k}/{s}")
+}
+
+impl Recorded {
+    /// Records one finished request planned for `planned` and asking for `model`.
+    pub fn record(&mut self, planned: Instant, model: &str, o: &Outcome) {
+        let endpoint = o.endpoint.clone().unwrap_or_else(|| "unknown".to_string());
+        let mut error = o.error.as_ref().map(|(k, s)| error_label(k, *s));
+        if error.is_none()
+            && let Some(served) = &o.model_served
+            && served != model
+        {
+            self.misrouted += 1;
+            error = Some("misrouted/gateway".to_string());
+        }
+        let apply = |g: &mut Group| {
+            g.counts.requests += 1;
+            match &error {
+                Some(label) => *g.counts.errors.entry(label.clone()).or_insert(0) += 1,
+                None => {
+                    g.counts.ok += 1;
+                    g.counts.input_tokens += o.prompt_tokens.unwrap_or(0);
+                    g.counts.output_tokens += o.output_tokens();
+                    g.counts.cached_tokens += o.cached_tokens.unwrap_or(0);
+                    let l = &mut g.latency;
+                    if let Some(ft) = o.first_token {
+                        l.ttft.record(us(ft - o.sent));
+                        l.ttft_from_planned
+                            .record(us(ft.saturating_duration_since(planned)));
+                        let n = o.output_tokens();
+                        if n > 1 {
+                            l.tpot.record(us((o.end - ft) / (n - 1) as u32));
+                        }
+                    }
+                    for w in o.token_events.windows(2) {
+                        l.itl.record(us(w[1] - w[0]));
+                    }
+                    l.e2e.record(us(o.end - o.sent));
+                    l.e2e_from_planned
+                        .record(us(o.end.saturating_duration_since(planned)));
+                    if let Some(fb) = o.first_byte {
+                        l.ttfb.record(us(fb - o.sent));
+                    }
+                }
+            }
+        };
+        apply(&mut self.total);
+        apply(self.by_model.entry(model.to_string()).or_default());
+        apply(self.by_endpoint.entry(endpoint).or_default());
+        self.client
+            .dispatch_lag
+            .record(us(o.sent.saturating_duration_since(planned)));
+    }
+}

@@ -1,0 +1,177 @@
+//! The engine against a real mock fleet: what it reports matches what the server did.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use inferbench_loadgen::client::{Client, ClientConfig, RequestSpec};
+use inferbench_loadgen::engine::{self, Live, Load, Plan};
+use inferbench_mock::{FleetConfig, InstanceConfig, MockFleet};
+use inferbench_workload::arrivals::Arrival;
+use inferbench_workload::prompt::PromptSynth;
+
+fn source(max_tokens: usize) -> engine::Source {
+    let synth = PromptSynth::new();
+    Arc::new(move |k| RequestSpec {
+        model: "mock-model".into(),
+        prompt: synth.prompt(k, 64),
+        max_tokens,
+        stream: true,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_rate_report_matches_the_server() {
+    let cfg = InstanceConfig {
+        ttft_ms: 50.0,
+        itl_ms: 5.0,
+        decode_slowdown: 0.0,
+        ..Default::default()
+    };
+    let fleet = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(&ClientConfig::new(&fleet.urls()[0])).unwrap();
+    let plan = Plan {
+        load: Load::Open {
+            rate: 10.0,
+            arrival: Arrival::Constant,
+        },
+        duration: Some(Duration::from_secs(3)),
+        requests: None,
+        warmup: Duration::from_millis(500),
+        max_in_flight: 1000,
+        seed: 1,
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let out = engine::run(
+        client,
+        source(64),
+        plan,
+        Arc::new(Live::default()),
+        rx,
+        Duration::from_secs(5),
+    )
+    .await;
+    let r = &out.recorded;
+    assert!(!out.stopped);
+    assert_eq!(r.total.counts.requests, 30, "3 s at 10/s");
+    assert_eq!(r.total.counts.ok, 30);
+    assert_eq!(r.total.counts.output_tokens, 30 * 64);
+    let achieved = r.total.counts.ok as f64 / out.measured_s;
+    assert!((achieved - 10.0).abs() <= 0.1, "achieved {achieved} req/s");
+    // The server's own TTFT (its histogram's mean over all requests, warm-up included).
+    let text = reqwest_like_get(&format!("{}/metrics", fleet.urls()[0])).await;
+    let get = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap()
+    };
+    let server_ttft_ms = get("vllm:time_to_first_token_seconds_sum{model_name=\"mock-model\"}")
+        / get("vllm:time_to_first_token_seconds_count{model_name=\"mock-model\"}")
+        * 1000.0;
+    let ttft = r.total.latency.ttft.summary();
+    let client_ttft_ms = ttft.p50_us as f64 / 1000.0;
+    assert!(
+        server_ttft_ms >= 50.0 && server_ttft_ms < 50.5,
+        "server TTFT {server_ttft_ms}"
+    );
+    assert!(
+        (client_ttft_ms - server_ttft_ms).abs() <= 1.0,
+        "client TTFT p50 {client_ttft_ms} ms vs server {server_ttft_ms} ms"
+    );
+    let itl_ms = r.total.latency.itl.summary().p50_us as f64 / 1000.0;
+    assert!((itl_ms - 5.0).abs() <= 0.2, "ITL p50 {itl_ms} ms");
+    // Dispatch kept to its plan.
+    assert!(r.client.dispatch_lag.summary().p99_us < 5_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_never_exceeds_its_concurrency() {
+    let cfg = InstanceConfig {
+        ttft_ms: 2.0,
+        itl_ms: 1.0,
+        ..Default::default()
+    };
+    let fleet = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(&ClientConfig::new(&fleet.urls()[0])).unwrap();
+    let plan = Plan {
+        load: Load::Closed { concurrency: 3 },
+        duration: None,
+        requests: Some(60),
+        warmup: Duration::ZERO,
+        max_in_flight: 1000,
+        seed: 1,
+    };
+    let live = Arc::new(Live::default());
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let out = engine::run(
+        client,
+        source(4),
+        plan,
+        live.clone(),
+        rx,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(out.recorded.total.counts.ok, 60);
+    assert_eq!(out.recorded.client.peak_in_flight, 3);
+    let engine = fleet.instances()[0].engine().snapshot();
+    assert_eq!(engine.running, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_ends_the_run_and_keeps_what_completed() {
+    let cfg = InstanceConfig {
+        ttft_ms: 2.0,
+        itl_ms: 1.0,
+        ..Default::default()
+    };
+    let fleet = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(&ClientConfig::new(&fleet.urls()[0])).unwrap();
+    let plan = Plan {
+        load: Load::Open {
+            rate: 50.0,
+            arrival: Arrival::Poisson,
+        },
+        duration: Some(Duration::from_secs(60)),
+        requests: None,
+        warmup: Duration::ZERO,
+        max_in_flight: 1000,
+        seed: 1,
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let _ = tx.send(true);
+    });
+    let out = engine::run(
+        client,
+        source(4),
+        plan,
+        Arc::new(Live::default()),
+        rx,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(out.stopped);
+    assert!(
+        out.recorded.total.counts.ok >= 10,
+        "{}",
+        out.recorded.total.counts.ok
+    );
+    assert!(out.measured_s < 5.0);
+}
+
+/// A GET with the crate's own hyper client stack (no extra dependency).
+async fn reqwest_like_get(url: &str) -> String {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client as H;
+    use hyper_util::rt::TokioExecutor;
+    let c: H<_, Empty<bytes::Bytes>> = H::builder(TokioExecutor::new()).build_http();
+    let r = c.get(url.parse().unwrap()).await.unwrap();
+    String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
