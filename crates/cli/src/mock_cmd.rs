@@ -179,7 +179,7 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C and SIGTERM, registered up front.
-struct Signals {
+pub struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -187,7 +187,8 @@ struct Signals {
 }
 
 impl Signals {
-    fn install() -> anyhow::Result<Self> {
+    /// Registers the handlers.
+    pub fn install() -> anyhow::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -204,7 +205,8 @@ impl Signals {
         }
     }
 
-    async fn wait(mut self) {
+    /// Waits for either signal.
+    pub async fn wait(mut self) {
         #[cfg(unix)]
         {
             tokio::select! {

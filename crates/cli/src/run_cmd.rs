@@ -9,9 +9,13 @@ use clap::Args;
 use http::{HeaderName, HeaderValue};
 use inferbench_loadgen::client::{Api, Client, ClientConfig, RequestSpec};
 use inferbench_loadgen::engine::{self, Live, Load, Plan};
+use inferbench_loadgen::log::RequestLog;
 use inferbench_results::run::{RunResult, SCHEMA_VERSION};
 use inferbench_workload::arrivals::Arrival;
+use inferbench_workload::dist::LengthDist;
 use inferbench_workload::prompt::PromptSynth;
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
 
 /// Flags of `inferbench run`.
 #[derive(Debug, Args)]
@@ -40,12 +44,16 @@ pub struct RunArgs {
     /// Warm-up whose requests are sent but not counted.
     #[arg(long, default_value = "0s")]
     warmup: String,
-    /// Prompt tokens per request (exact, cl100k_base).
-    #[arg(long, default_value_t = 128)]
-    prompt_tokens: usize,
-    /// Output tokens per request (forced with max_tokens + ignore_eos + min_tokens).
-    #[arg(long, default_value_t = 64)]
-    output_tokens: usize,
+    /// Prompt tokens per request (exact, cl100k_base): N, uniform:MIN:MAX,
+    /// normal:MEAN:SD:MIN:MAX or lognormal:MEDIAN:SIGMA:MIN:MAX.
+    #[arg(long, default_value = "128")]
+    prompt_tokens: String,
+    /// Output tokens per request (forced with max_tokens + ignore_eos + min_tokens); same forms.
+    #[arg(long, default_value = "64")]
+    output_tokens: String,
+    /// Write one JSON line per request to DIR/requests.jsonl as the run goes.
+    #[arg(long)]
+    log_requests: bool,
     /// Stream with SSE (default) or not.
     #[arg(long, overrides_with = "no_stream")]
     stream: bool,
@@ -79,6 +87,50 @@ pub struct RunArgs {
     /// HTTP/2 (prior knowledge) instead of HTTP/1.1.
     #[arg(long)]
     http2: bool,
+}
+
+/// Parses a length: `N`, `uniform:MIN:MAX`, `normal:MEAN:SD:MIN:MAX`, `lognormal:MEDIAN:SIGMA:MIN:MAX`.
+pub fn parse_dist(s: &str) -> anyhow::Result<LengthDist> {
+    let parts: Vec<&str> = s.split(':').map(str::trim).collect();
+    let n = |i: usize| -> anyhow::Result<f64> {
+        let p = parts
+            .get(i)
+            .with_context(|| format!("`{s}` has too few fields"))?;
+        p.parse::<f64>()
+            .with_context(|| format!("`{p}` in `{s}` is not a number"))
+    };
+    let u = |i: usize| -> anyhow::Result<usize> {
+        let v = n(i)?;
+        anyhow::ensure!(
+            v >= 0.0 && v.fract() == 0.0,
+            "`{v}` in `{s}` is not a whole number ≥ 0"
+        );
+        Ok(v as usize)
+    };
+    let d = match parts[0] {
+        "uniform" if parts.len() == 3 => LengthDist::Uniform {
+            min: u(1)?,
+            max: u(2)?,
+        },
+        "normal" if parts.len() == 5 => LengthDist::Normal {
+            mean: n(1)?,
+            stddev: n(2)?,
+            min: u(3)?,
+            max: u(4)?,
+        },
+        "lognormal" if parts.len() == 5 => LengthDist::Lognormal {
+            median: n(1)?,
+            sigma: n(2)?,
+            min: u(3)?,
+            max: u(4)?,
+        },
+        _ if parts.len() == 1 => LengthDist::Fixed { value: u(0)? },
+        _ => bail!(
+            "`{s}` is not N, uniform:MIN:MAX, normal:MEAN:SD:MIN:MAX or lognormal:MEDIAN:SIGMA:MIN:MAX"
+        ),
+    };
+    d.validate().map_err(|e| anyhow::anyhow!("`{s}`: {e}"))?;
+    Ok(d)
 }
 
 /// Parses `30s`, `2m`, `500ms`, `1h`, or plain seconds.
@@ -133,7 +185,11 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
     if duration.is_none() && a.requests.is_none() {
         bail!("give --duration (e.g. 30s) or --requests N");
     }
-    if a.output_tokens == 0 {
+    let prompt_dist = parse_dist(&a.prompt_tokens).context("--prompt-tokens")?;
+    let output_dist = parse_dist(&a.output_tokens).context("--output-tokens")?;
+    if output_dist.sample(&mut Xoshiro256PlusPlus::seed_from_u64(0)) == 0
+        && matches!(output_dist, LengthDist::Fixed { .. })
+    {
         bail!("--output-tokens must be at least 1");
     }
     let mut cfg = ClientConfig::new(&a.target);
@@ -159,14 +215,35 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
     let client = Client::new(&cfg)?;
     let stream = !a.no_stream;
     let synth = PromptSynth::new();
-    let (model, prompt_tokens, output_tokens, seed) =
-        (a.model.clone(), a.prompt_tokens, a.output_tokens, a.seed);
-    let source: engine::Source = Arc::new(move |k| RequestSpec {
-        model: model.clone(),
-        prompt: synth.prompt(seed.wrapping_mul(1_000_003).wrapping_add(k), prompt_tokens),
-        max_tokens: output_tokens,
-        stream,
+    let (model, seed) = (a.model.clone(), a.seed);
+    let source: engine::Source = Arc::new(move |k| {
+        // Each request's lengths come from its own seeded stream: the same seed, the same run.
+        let mut rng =
+            Xoshiro256PlusPlus::seed_from_u64(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        RequestSpec {
+            model: model.clone(),
+            prompt: synth.prompt(
+                seed.wrapping_mul(1_000_003).wrapping_add(k),
+                prompt_dist.sample(&mut rng),
+            ),
+            max_tokens: output_dist.sample(&mut rng).max(1),
+            stream,
+        }
     });
+    let dir = a.out.clone().unwrap_or_else(|| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        PathBuf::from(format!("results/{now}"))
+    });
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (log, log_writer) = if a.log_requests {
+        let (l, w) = RequestLog::create(&dir.join("requests.jsonl"))?;
+        (Some(l), Some(w))
+    } else {
+        (None, None)
+    };
     let plan = Plan {
         load,
         duration,
@@ -174,15 +251,17 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         warmup: parse_duration(&a.warmup).context("--warmup")?,
         max_in_flight: a.max_in_flight.max(1),
         seed: a.seed,
+        log,
     };
+    let load = plan.load;
     let live = Arc::new(Live::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Registered now, before any load: a Ctrl-C at any point writes a partial report.
+    let ctrl_c = crate::mock_cmd::Signals::install()?;
     let signal = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop_tx.send(true);
-            return true;
-        }
-        false
+        ctrl_c.wait().await;
+        let _ = stop_tx.send(true);
+        true
     });
     // Fail fast on an unreachable target: one connection attempt before the load starts.
     preflight(&a.target).await?;
@@ -190,15 +269,12 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let out = engine::run(
-        client,
-        source,
-        plan.clone(),
-        live,
-        stop_rx,
-        Duration::from_secs(5),
-    )
-    .await;
+    let out = engine::run(client, source, plan, live, stop_rx, Duration::from_secs(5)).await;
+    // The engine has dropped its log senders: wait for every line to reach the disk.
+    let log_dropped = match log_writer {
+        Some(w) => w.finish()?.1,
+        None => 0,
+    };
     let interrupted = signal.is_finished() && signal.await.unwrap_or(false);
     let r = out.recorded;
     let mut result = RunResult {
@@ -207,11 +283,11 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         started_unix_s,
         duration_s: out.measured_s,
         target: redact(&a.target),
-        load: match plan.load {
+        load: match load {
             Load::Open { rate, arrival } => format!("rate {rate}/s {arrival:?}").to_lowercase(),
             Load::Closed { concurrency } => format!("concurrency {concurrency}"),
         },
-        target_rate: match plan.load {
+        target_rate: match load {
             Load::Open { rate, .. } => Some(rate),
             Load::Closed { .. } => None,
         },
@@ -224,7 +300,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         warnings: Vec::new(),
     };
     let lag = result.client.dispatch_lag.summary();
-    if matches!(plan.load, Load::Open { .. }) && lag.p99_us > 1000 {
+    if matches!(load, Load::Open { .. }) && lag.p99_us > 1000 {
         result.warnings.push(format!(
             "the client fell behind its schedule: dispatch lag p99 {:.2} ms (latencies from the planned instant include it)",
             lag.p99_us as f64 / 1000.0
@@ -236,11 +312,11 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
             result.client.dropped
         ));
     }
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("results/{started_unix_s}")));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if log_dropped > 0 {
+        result.warnings.push(format!(
+            "{log_dropped} request-log lines were dropped (the disk did not keep up)"
+        ));
+    }
     let path = dir.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&result)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -380,5 +456,19 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
         assert_eq!(redact("http://u:secret@host:80/x"), "http://host:80/x");
+        assert_eq!(parse_dist("64").unwrap(), LengthDist::Fixed { value: 64 });
+        assert_eq!(
+            parse_dist("uniform:10:20").unwrap(),
+            LengthDist::Uniform { min: 10, max: 20 }
+        );
+        assert!(
+            parse_dist("uniform:20:10")
+                .unwrap_err()
+                .to_string()
+                .contains("min")
+        );
+        assert!(parse_dist("normal:1:2").is_err());
+        assert!(parse_dist("lognormal:200:0.5:1:4000").is_ok());
+        assert!(parse_dist("-3").is_err());
     }
 }

@@ -120,3 +120,103 @@ fn official_openai_python_sdk_works_against_the_mock() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
 }
+
+#[test]
+fn run_writes_a_report_and_ctrl_c_leaves_a_partial_one() {
+    let m = start(&["--port", "0", "--ttft-ms", "5", "--itl-ms", "1"], 1);
+    let dir = std::env::temp_dir().join(format!("inferbench-run-{}", std::process::id()));
+    let target = format!("http://{}", m.addrs[0]);
+    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args([
+            "run",
+            "--target",
+            &target,
+            "--rate",
+            "20",
+            "--requests",
+            "10",
+            "--output-tokens",
+            "8",
+            "--log-requests",
+            "--out",
+        ])
+        .arg(dir.join("a"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("a/report.json")).unwrap()).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["partial"], false);
+    assert_eq!(report["total"]["counts"]["ok"], 10);
+    assert_eq!(report["total"]["counts"]["output_tokens"], 80);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("a/requests.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        10
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args([
+            "run",
+            "--target",
+            &target,
+            "--rate",
+            "20",
+            "--duration",
+            "60s",
+            "--out",
+        ])
+        .arg(dir.join("b"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("b/report.json")).unwrap()).unwrap();
+    assert_eq!(report["partial"], true);
+    assert!(report["total"]["counts"]["ok"].as_u64().unwrap() >= 5);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_against_nothing_fails_fast_with_the_address() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .args([
+            "run",
+            "--target",
+            &format!("http://{addr}"),
+            "--rate",
+            "5",
+            "--duration",
+            "10s",
+            "--out",
+        ])
+        .arg(std::env::temp_dir().join("inferbench-unreachable"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&addr.to_string()));
+}

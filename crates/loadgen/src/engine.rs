@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::client::{Client, RequestSpec};
+use crate::log::RequestLog;
 use crate::recorder::Recorded;
 
 /// Open or closed loop.
@@ -46,6 +47,8 @@ pub struct Plan {
     pub max_in_flight: usize,
     /// Seed of the schedule.
     pub seed: u64,
+    /// Where per-request lines go, if anywhere.
+    pub log: Option<RequestLog>,
 }
 
 /// Live counters, for a progress display.
@@ -80,7 +83,9 @@ struct Shared {
     source: Source,
     recorded: Mutex<Recorded>,
     live: Arc<Live>,
+    start: Instant,
     warmup_end: Instant,
+    log: Option<RequestLog>,
 }
 
 impl Shared {
@@ -92,8 +97,20 @@ impl Shared {
         if outcome.error.is_some() {
             self.live.errors.fetch_add(1, Ordering::Relaxed);
         }
+        let warmup = planned < self.warmup_end;
+        if let Some(log) = &self.log {
+            let rel = |t: Instant| t.saturating_duration_since(self.start).as_micros() as u64;
+            log.write(&RequestLog::line(
+                k,
+                &spec.model,
+                &outcome,
+                rel,
+                rel(planned),
+                warmup,
+            ));
+        }
         let mut r = self.recorded.lock();
-        if planned < self.warmup_end {
+        if warmup {
             r.warmup_requests += 1;
         } else {
             r.record(planned, &spec.model, &outcome);
@@ -111,6 +128,9 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) -> RunOutput {
+    // Build one request before the clock starts: the first call loads the tokenizer, which must
+    // not show up as the first requests' dispatch lag.
+    let _ = client.body(&source(0));
     let start = Instant::now() + Duration::from_millis(2);
     let warmup_end = start + plan.warmup;
     let end = plan.duration.map(|d| warmup_end + d);
@@ -119,7 +139,9 @@ pub async fn run(
         source,
         recorded: Mutex::new(Recorded::default()),
         live,
+        start,
         warmup_end,
+        log: plan.log.clone(),
     });
     let stopped = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(0));
@@ -216,6 +238,8 @@ pub async fn run(
         _ => finished.saturating_duration_since(warmup_end).as_secs_f64(),
     };
     let mut recorded = std::mem::take(&mut *shared.recorded.lock());
+    // Tasks are gone; dropping the shared state closes the log's channel.
+    drop(shared);
     recorded.client.peak_in_flight = peak.load(Ordering::Relaxed);
     recorded.client.dropped = dropped.load(Ordering::Relaxed);
     recorded.client.cpu_seconds = process_cpu_s() - cpu0;

@@ -8,5 +8,6 @@
 
 pub mod client;
 pub mod engine;
+pub mod log;
 pub mod recorder;
 pub mod sse;

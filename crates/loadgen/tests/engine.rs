@@ -41,6 +41,7 @@ async fn low_rate_report_matches_the_server() {
         warmup: Duration::from_millis(500),
         max_in_flight: 1000,
         seed: 1,
+        log: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let out = engine::run(
@@ -103,6 +104,7 @@ async fn closed_loop_never_exceeds_its_concurrency() {
         warmup: Duration::ZERO,
         max_in_flight: 1000,
         seed: 1,
+        log: None,
     };
     let live = Arc::new(Live::default());
     let (_tx, rx) = tokio::sync::watch::channel(false);
@@ -142,6 +144,7 @@ async fn a_stop_ends_the_run_and_keeps_what_completed() {
         warmup: Duration::ZERO,
         max_in_flight: 1000,
         seed: 1,
+        log: None,
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
