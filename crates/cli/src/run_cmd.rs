@@ -434,7 +434,7 @@ fn print_summary(r: &RunResult) {
         "client: peak in flight {}, CPU {:.3} s ({:.3} s per 1,000 requests)",
         r.client.peak_in_flight,
         r.client.cpu_seconds,
-        r.client.cpu_seconds * 1000.0 / c.requests.max(1) as f64
+        r.client.cpu_s_per_1000()
     );
     for w in &r.warnings {
         let _ = writeln!(o, "warning: {w}");

@@ -237,12 +237,14 @@ pub async fn run(
         }
         _ => finished.saturating_duration_since(warmup_end).as_secs_f64(),
     };
+    let live_sent = shared.live.sent.load(Ordering::Relaxed);
     let mut recorded = std::mem::take(&mut *shared.recorded.lock());
     // Tasks are gone; dropping the shared state closes the log's channel.
     drop(shared);
     recorded.client.peak_in_flight = peak.load(Ordering::Relaxed);
     recorded.client.dropped = dropped.load(Ordering::Relaxed);
     recorded.client.cpu_seconds = process_cpu_s() - cpu0;
+    recorded.client.sent = live_sent;
     RunOutput {
         recorded,
         measured_s,

@@ -103,8 +103,22 @@ pub struct ClientHealth {
     pub peak_in_flight: u64,
     /// Planned arrivals not sent because the in-flight cap was reached.
     pub dropped: u64,
-    /// Client process CPU seconds during the measured part.
+    /// Client process CPU seconds over the whole run (warm-up included).
     pub cpu_seconds: f64,
+    /// Requests sent over the whole run (warm-up included): `cpu_seconds` is spent on these.
+    #[serde(default)]
+    pub sent: u64,
+}
+
+impl ClientHealth {
+    /// Client CPU seconds per 1,000 requests sent.
+    pub fn cpu_s_per_1000(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.cpu_seconds * 1000.0 / self.sent as f64
+        }
+    }
 }
 
 /// A whole run.
@@ -195,6 +209,7 @@ impl RunResult {
         self.client.peak_in_flight = self.client.peak_in_flight.max(other.client.peak_in_flight);
         self.client.dropped += other.client.dropped;
         self.client.cpu_seconds += other.client.cpu_seconds;
+        self.client.sent += other.client.sent;
         self.duration_s = self.duration_s.max(other.duration_s);
         self.partial |= other.partial;
         self.warnings.extend(other.warnings.iter().cloned());
