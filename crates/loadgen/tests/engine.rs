@@ -19,6 +19,28 @@ fn source(max_tokens: usize) -> engine::Source {
     })
 }
 
+/// One mock instance and a client pointed at it.
+async fn setup(cfg: InstanceConfig) -> (MockFleet, Client) {
+    let fleet = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(&ClientConfig::new(&fleet.urls()[0])).unwrap();
+    (fleet, client)
+}
+
+/// A plan with the defaults the tests share.
+fn plan(load: Load, duration: Option<Duration>, requests: Option<u64>) -> Plan {
+    Plan {
+        load,
+        duration,
+        requests,
+        warmup: Duration::ZERO,
+        max_in_flight: 1000,
+        seed: 1,
+        log: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn low_rate_report_matches_the_server() {
     let cfg = InstanceConfig {
@@ -27,21 +49,17 @@ async fn low_rate_report_matches_the_server() {
         decode_slowdown: 0.0,
         ..Default::default()
     };
-    let fleet = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(&ClientConfig::new(&fleet.urls()[0])).unwrap();
+    let (fleet, client) = setup(cfg).await;
     let plan = Plan {
-        load: Load::Open {
-            rate: 10.0,
-            arrival: Arrival::Constant,
-        },
-        duration: Some(Duration::from_secs(3)),
-        requests: None,
         warmup: Duration::from_millis(500),
-        max_in_flight: 1000,
-        seed: 1,
-        log: None,
+        ..plan(
+            Load::Open {
+                rate: 10.0,
+                arrival: Arrival::Constant,
+            },
+            Some(Duration::from_secs(3)),
+            None,
+        )
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let out = engine::run(
@@ -93,19 +111,8 @@ async fn closed_loop_never_exceeds_its_concurrency() {
         itl_ms: 1.0,
         ..Default::default()
     };
-    let fleet = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(&ClientConfig::new(&fleet.urls()[0])).unwrap();
-    let plan = Plan {
-        load: Load::Closed { concurrency: 3 },
-        duration: None,
-        requests: Some(60),
-        warmup: Duration::ZERO,
-        max_in_flight: 1000,
-        seed: 1,
-        log: None,
-    };
+    let (fleet, client) = setup(cfg).await;
+    let plan = plan(Load::Closed { concurrency: 3 }, None, Some(60));
     let live = Arc::new(Live::default());
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let out = engine::run(
@@ -130,22 +137,15 @@ async fn a_stop_ends_the_run_and_keeps_what_completed() {
         itl_ms: 1.0,
         ..Default::default()
     };
-    let fleet = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(&ClientConfig::new(&fleet.urls()[0])).unwrap();
-    let plan = Plan {
-        load: Load::Open {
+    let (_fleet, client) = setup(cfg).await;
+    let plan = plan(
+        Load::Open {
             rate: 50.0,
             arrival: Arrival::Poisson,
         },
-        duration: Some(Duration::from_secs(60)),
-        requests: None,
-        warmup: Duration::ZERO,
-        max_in_flight: 1000,
-        seed: 1,
-        log: None,
-    };
+        Some(Duration::from_secs(60)),
+        None,
+    );
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(600)).await;

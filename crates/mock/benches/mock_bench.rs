@@ -92,6 +92,26 @@ fn connector() -> HttpConnector {
     c
 }
 
+/// Starts `n` instances of `cfg` on the server runtime.
+fn start_fleet(server_rt: &Runtime, n: usize, cfg: InstanceConfig) -> MockFleet {
+    let fleet_cfg = FleetConfig::uniform("127.0.0.1", 0, n, cfg).expect("config");
+    server_rt
+        .block_on(async { server_rt.spawn(MockFleet::start(fleet_cfg)).await })
+        .expect("join")
+        .expect("fleet")
+}
+
+/// Stops a fleet started with [`start_fleet`].
+fn stop_fleet(server_rt: &Runtime, fleet: MockFleet) {
+    server_rt
+        .block_on(async {
+            server_rt
+                .spawn(fleet.shutdown(Duration::from_secs(1)))
+                .await
+        })
+        .ok();
+}
+
 fn one_thread_runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -117,17 +137,7 @@ struct Outcome {
 }
 
 fn run_phase(server_rt: &Runtime, client_rt: &Runtime, a: &Args, phase: &Phase) -> Outcome {
-    let cfg = phase.cfg.clone();
-    let fleet = server_rt
-        .block_on(async {
-            server_rt
-                .spawn(MockFleet::start(
-                    FleetConfig::uniform("127.0.0.1", 0, 1, cfg).expect("config"),
-                ))
-                .await
-        })
-        .expect("join")
-        .expect("fleet");
+    let fleet = start_fleet(server_rt, 1, phase.cfg.clone());
     let url = format!("{}/v1/chat/completions", fleet.urls()[0]);
     let body = Bytes::from(
         serde_json::json!({
@@ -236,13 +246,7 @@ fn run_phase(server_rt: &Runtime, client_rt: &Runtime, a: &Args, phase: &Phase) 
         }
     });
     let server_lag = fleet.instances()[0].engine().ttft_lag();
-    server_rt
-        .block_on(async {
-            server_rt
-                .spawn(fleet.shutdown(Duration::from_secs(1)))
-                .await
-        })
-        .ok();
+    stop_fleet(server_rt, fleet);
     let ttft_us = ttft.lock().clone();
     Outcome {
         requests: requests.load(Ordering::Relaxed),
@@ -257,17 +261,7 @@ fn run_phase(server_rt: &Runtime, client_rt: &Runtime, a: &Args, phase: &Phase) 
 }
 
 fn scrape_cost(server_rt: &Runtime, client_rt: &Runtime, seconds: f64) -> (f64, u64, usize) {
-    let fleet = server_rt
-        .block_on(async {
-            server_rt
-                .spawn(MockFleet::start(
-                    FleetConfig::uniform("127.0.0.1", 0, 8, InstanceConfig::default())
-                        .expect("config"),
-                ))
-                .await
-        })
-        .expect("join")
-        .expect("fleet");
+    let fleet = start_fleet(server_rt, 8, InstanceConfig::default());
     let urls: Vec<String> = fleet
         .urls()
         .iter()
@@ -321,13 +315,7 @@ fn scrape_cost(server_rt: &Runtime, client_rt: &Runtime, seconds: f64) -> (f64, 
     });
     let cpu = server_cpu(server_rt) - s0;
     let elapsed = start.elapsed().as_secs_f64();
-    server_rt
-        .block_on(async {
-            server_rt
-                .spawn(fleet.shutdown(Duration::from_secs(1)))
-                .await
-        })
-        .ok();
+    stop_fleet(server_rt, fleet);
     let n = scrapes.load(Ordering::Relaxed);
     (
         cpu / elapsed,
