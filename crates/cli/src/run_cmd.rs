@@ -255,6 +255,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
     };
     let load = plan.load;
     let live = Arc::new(Live::default());
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Registered now, before any load: a Ctrl-C at any point writes a partial report.
     let ctrl_c = crate::mock_cmd::Signals::install()?;
@@ -269,7 +270,10 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let progress = spawn_progress(live.clone(), duration, a.requests);
     let out = engine::run(client, source, plan, live, stop_rx, Duration::from_secs(5)).await;
+    progress.abort();
+    let _ = progress.await;
     // The engine has dropped its log senders: wait for every line to reach the disk.
     let log_dropped = match log_writer {
         Some(w) => w.finish()?.1,
@@ -324,6 +328,56 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
     use std::io::Write as _;
     let _ = writeln!(std::io::stdout(), "report: {}", path.display());
     Ok(if interrupted { 130 } else { 0 })
+}
+
+/// A live line on stderr (only when it is a terminal): elapsed, sent, done, errors, rate, in flight.
+fn spawn_progress(
+    live: Arc<Live>,
+    duration: Option<Duration>,
+    requests: Option<u64>,
+) -> tokio::task::JoinHandle<()> {
+    use std::sync::atomic::Ordering;
+    let bar = match (duration, requests) {
+        (_, Some(n)) => indicatif::ProgressBar::new(n),
+        (Some(d), None) => indicatif::ProgressBar::new(d.as_secs().max(1)),
+        (None, None) => indicatif::ProgressBar::no_length(),
+    };
+    let by_time = requests.is_none();
+    let style = indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        let mut last = (start, 0u64);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        struct Clear(indicatif::ProgressBar);
+        impl Drop for Clear {
+            fn drop(&mut self) {
+                self.0.finish_and_clear();
+            }
+        }
+        let guard = Clear(bar);
+        loop {
+            tick.tick().await;
+            let now = tokio::time::Instant::now();
+            let done = live.done.load(Ordering::Relaxed);
+            let rate = (done - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
+            last = (now, done);
+            guard.0.set_position(if by_time {
+                (now - start).as_secs()
+            } else {
+                live.sent.load(Ordering::Relaxed)
+            });
+            guard.0.set_message(format!(
+                "sent {} done {} errors {} · {:.0} req/s · in flight {}",
+                live.sent.load(Ordering::Relaxed),
+                done,
+                live.errors.load(Ordering::Relaxed),
+                rate,
+                live.in_flight.load(Ordering::Relaxed)
+            ));
+        }
+    })
 }
 
 async fn preflight(target: &str) -> anyhow::Result<()> {
