@@ -6,12 +6,12 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
 /// How the simulated model produces its output text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputMode {
     /// Deterministic pseudo-random English words, one token each, drawn from the seed.
@@ -35,7 +35,7 @@ impl std::str::FromStr for OutputMode {
 }
 
 /// Faults an instance injects into its own answers, to exercise clients and gateways.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultConfig {
     /// Fraction (0..=1) of completion requests answered at once with an error status.
@@ -68,7 +68,7 @@ impl FaultConfig {
 }
 
 /// One simulated vLLM server: its model, speed, capacity and faults.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InstanceConfig {
     /// The served model name (`--served-model-name` in vLLM).
@@ -354,41 +354,10 @@ fn consecutive_port(first: u16, i: usize) -> Result<u16, ConfigError> {
     })
 }
 
+/// The instance settings as a JSON object, for merging with a fleet file's keys.
 fn instance_to_json(c: &InstanceConfig) -> serde_json::Map<String, serde_json::Value> {
-    use serde_json::json;
-    let v = json!({
-        "model": c.model,
-        "lora_adapters": c.lora_adapters,
-        "max_loras": c.max_loras,
-        "ttft_ms": c.ttft_ms,
-        "prefill_ms_per_token": c.prefill_ms_per_token,
-        "itl_ms": c.itl_ms,
-        "decode_slowdown": c.decode_slowdown,
-        "max_num_seqs": c.max_num_seqs,
-        "max_waiting": c.max_waiting,
-        "kv_blocks": c.kv_blocks,
-        "block_size": c.block_size,
-        "max_model_len": c.max_model_len,
-        "max_body_bytes": c.max_body_bytes,
-        "default_max_tokens": c.default_max_tokens,
-        "jitter": c.jitter,
-        "seed": c.seed,
-        "output": match c.output { OutputMode::Random => "random", OutputMode::Echo => "echo" },
-        "tokens_per_chunk": c.tokens_per_chunk,
-        "precise_timers": c.precise_timers,
-        "faults": {
-            "error_rate": c.faults.error_rate,
-            "error_statuses": c.faults.error_statuses,
-            "abort_rate": c.faults.abort_rate,
-            "stall_rate": c.faults.stall_rate,
-            "stall_ms": c.faults.stall_ms,
-            "slow_start_ms": c.faults.slow_start_ms,
-            "health_fail": c.faults.health_fail,
-            "wrong_model": c.faults.wrong_model,
-        },
-    });
-    match v {
-        serde_json::Value::Object(m) => m,
+    match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     }
 }
