@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use http::{HeaderName, HeaderValue};
 use inferbench_loadgen::client::{Api, Client, ClientConfig, RequestSpec};
-use inferbench_loadgen::engine::{self, Live, Load, Plan};
+use inferbench_loadgen::engine::{self, Live, Load, Plan, Retry};
 use inferbench_loadgen::log::RequestLog;
 use inferbench_results::run::{RunResult, SCHEMA_VERSION};
 use inferbench_workload::arrivals::Arrival;
@@ -84,6 +84,12 @@ pub struct RunArgs {
     /// Open loop: most requests in flight; arrivals beyond are dropped and counted.
     #[arg(long, default_value_t = 10_000)]
     max_in_flight: usize,
+    /// Retries of a failed request (connect error, 429, 5xx, stream broken before any token).
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
+    /// Wait before the first retry; doubles at each further one.
+    #[arg(long, default_value = "100ms")]
+    retry_backoff: String,
     /// HTTP/2 (prior knowledge) instead of HTTP/1.1.
     #[arg(long)]
     http2: bool,
@@ -252,6 +258,10 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         max_in_flight: a.max_in_flight.max(1),
         seed: a.seed,
         log,
+        retry: Retry {
+            attempts: a.retries,
+            backoff: parse_duration(&a.retry_backoff).context("--retry-backoff")?,
+        },
     };
     let load = plan.load;
     let live = Arc::new(Live::default());
@@ -308,6 +318,12 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         result.warnings.push(format!(
             "the client fell behind its schedule: dispatch lag p99 {:.2} ms (latencies from the planned instant include it)",
             lag.p99_us as f64 / 1000.0
+        ));
+    }
+    if result.client.retries > 0 {
+        result.warnings.push(format!(
+            "{} retries were made (latencies count from each request's first attempt)",
+            result.client.retries
         ));
     }
     if result.client.dropped > 0 {

@@ -49,6 +49,26 @@ pub struct Plan {
     pub seed: u64,
     /// Where per-request lines go, if anywhere.
     pub log: Option<RequestLog>,
+    /// Retries of failed requests.
+    pub retry: Retry,
+}
+
+/// Retries of failed requests: connect errors, 429, 5xx and streams that broke before any token.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Retry {
+    /// Retries per request (0: none).
+    pub attempts: u32,
+    /// Wait before the first retry; doubles each time.
+    pub backoff: Duration,
+}
+
+fn retryable(kind: &crate::client::ErrorKind) -> bool {
+    use crate::client::ErrorKind;
+    match kind {
+        ErrorKind::Connect | ErrorKind::BrokenStream => true,
+        ErrorKind::Http { status, .. } => *status == 429 || *status >= 500,
+        ErrorKind::Timeout { .. } | ErrorKind::Protocol { .. } => false,
+    }
 }
 
 /// Live counters, for a progress display.
@@ -86,13 +106,31 @@ struct Shared {
     start: Instant,
     warmup_end: Instant,
     log: Option<RequestLog>,
+    retry: Retry,
+    retries: AtomicU64,
 }
 
 impl Shared {
     async fn one(&self, k: u64, planned: Instant) {
         let spec = (self.source)(k);
         let body = self.client.body(&spec);
-        let outcome = self.client.send(&spec, body).await;
+        let mut outcome = self.client.send(&spec, body.clone()).await;
+        let first_sent = outcome.sent;
+        let mut attempt = 0;
+        while attempt < self.retry.attempts
+            && outcome
+                .error
+                .as_ref()
+                .is_some_and(|(kind, _)| retryable(kind))
+        {
+            // Exponential backoff: base, 2 × base, 4 × base, …
+            tokio::time::sleep(self.retry.backoff * 2u32.saturating_pow(attempt)).await;
+            attempt += 1;
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            outcome = self.client.send(&spec, body.clone()).await;
+        }
+        // Latency counts from the first attempt: retries are time the user waited.
+        outcome.sent = first_sent;
         self.live.done.fetch_add(1, Ordering::Relaxed);
         if outcome.error.is_some() {
             self.live.errors.fetch_add(1, Ordering::Relaxed);
@@ -142,6 +180,8 @@ pub async fn run(
         start,
         warmup_end,
         log: plan.log.clone(),
+        retry: plan.retry,
+        retries: AtomicU64::new(0),
     });
     let stopped = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(0));
@@ -238,6 +278,7 @@ pub async fn run(
         _ => finished.saturating_duration_since(warmup_end).as_secs_f64(),
     };
     let live_sent = shared.live.sent.load(Ordering::Relaxed);
+    let retries = shared.retries.load(Ordering::Relaxed);
     let mut recorded = std::mem::take(&mut *shared.recorded.lock());
     // Tasks are gone; dropping the shared state closes the log's channel.
     drop(shared);
@@ -245,6 +286,7 @@ pub async fn run(
     recorded.client.dropped = dropped.load(Ordering::Relaxed);
     recorded.client.cpu_seconds = process_cpu_s() - cpu0;
     recorded.client.sent = live_sent;
+    recorded.client.retries = retries;
     RunOutput {
         recorded,
         measured_s,

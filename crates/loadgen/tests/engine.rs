@@ -38,6 +38,7 @@ fn plan(load: Load, duration: Option<Duration>, requests: Option<u64>) -> Plan {
         max_in_flight: 1000,
         seed: 1,
         log: None,
+        retry: Default::default(),
     }
 }
 
@@ -177,4 +178,46 @@ async fn reqwest_like_get(url: &str) -> String {
     let c: H<_, Empty<bytes::Bytes>> = H::builder(TokioExecutor::new()).build_http();
     let r = c.get(url.parse().unwrap()).await.unwrap();
     String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_recover_failures_and_are_counted_apart() {
+    use inferbench_loadgen::engine::Retry;
+    use inferbench_mock::FaultConfig;
+    let faults = FaultConfig {
+        error_rate: 0.5,
+        error_statuses: vec![503],
+        ..Default::default()
+    };
+    let (_fleet, client) = setup(InstanceConfig {
+        ttft_ms: 1.0,
+        itl_ms: 1.0,
+        faults,
+        ..Default::default()
+    })
+    .await;
+    let plan = Plan {
+        retry: Retry {
+            attempts: 8,
+            backoff: Duration::from_millis(1),
+        },
+        ..plan(Load::Closed { concurrency: 4 }, None, Some(100))
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let out = engine::run(
+        client,
+        source(2),
+        plan,
+        Arc::new(Live::default()),
+        rx,
+        Duration::from_secs(5),
+    )
+    .await;
+    let c = &out.recorded.total.counts;
+    assert_eq!(c.requests, 100);
+    // Each request fails 9 times in a row with probability 0.5^9 ≈ 0.2%.
+    assert!(c.ok >= 97, "{} ok", c.ok);
+    // About one retry per request at a 50% error rate.
+    let retries = out.recorded.client.retries;
+    assert!((50..=200).contains(&retries), "{retries} retries");
 }

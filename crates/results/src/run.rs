@@ -108,6 +108,9 @@ pub struct ClientHealth {
     /// Requests sent over the whole run (warm-up included): `cpu_seconds` is spent on these.
     #[serde(default)]
     pub sent: u64,
+    /// Retries made (each failed attempt that was tried again); counted apart from requests.
+    #[serde(default)]
+    pub retries: u64,
 }
 
 impl ClientHealth {
@@ -210,6 +213,7 @@ impl RunResult {
         self.client.dropped += other.client.dropped;
         self.client.cpu_seconds += other.client.cpu_seconds;
         self.client.sent += other.client.sent;
+        self.client.retries += other.client.retries;
         self.duration_s = self.duration_s.max(other.duration_s);
         self.partial |= other.partial;
         self.warnings.extend(other.warnings.iter().cloned());
