@@ -501,8 +501,10 @@ fn print_summary(r: &RunResult) {
     }
     let _ = writeln!(
         o,
-        "client: peak in flight {}, CPU {:.3} s ({:.3} s per 1,000 requests)",
+        "client: peak in flight {}, late (> 1 ms) {}, dropped {}, CPU {:.3} s ({:.3} s per 1,000 requests)",
         r.client.peak_in_flight,
+        r.client.late,
+        r.client.dropped,
         r.client.cpu_seconds,
         r.client.cpu_s_per_1000()
     );

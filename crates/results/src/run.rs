@@ -103,6 +103,9 @@ pub struct ClientHealth {
     pub peak_in_flight: u64,
     /// Planned arrivals not sent because the in-flight cap was reached.
     pub dropped: u64,
+    /// Requests sent more than 1 ms after their planned instant.
+    #[serde(default)]
+    pub late: u64,
     /// Client process CPU seconds over the whole run (warm-up included).
     pub cpu_seconds: f64,
     /// Requests sent over the whole run (warm-up included): `cpu_seconds` is spent on these.
@@ -211,6 +214,7 @@ impl RunResult {
         self.client.dispatch_lag.merge(&other.client.dispatch_lag);
         self.client.peak_in_flight = self.client.peak_in_flight.max(other.client.peak_in_flight);
         self.client.dropped += other.client.dropped;
+        self.client.late += other.client.late;
         self.client.cpu_seconds += other.client.cpu_seconds;
         self.client.sent += other.client.sent;
         self.client.retries += other.client.retries;
