@@ -91,8 +91,65 @@ impl Recorded {
         apply(&mut self.total);
         apply(self.by_model.entry(model.to_string()).or_default());
         apply(self.by_endpoint.entry(endpoint).or_default());
-        self.client
-            .dispatch_lag
-            .record(us(o.sent.saturating_duration_since(planned)));
+        let lag = o.sent.saturating_duration_since(planned);
+        if lag > std::time::Duration::from_millis(1) {
+            self.client.late += 1;
+        }
+        self.client.dispatch_lag.record(us(lag));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn outcome(sent: Instant, tokens: &[u64]) -> Outcome {
+        let first = sent + Duration::from_millis(tokens[0]);
+        Outcome {
+            sent,
+            first_byte: Some(sent + Duration::from_millis(1)),
+            first_token: Some(first),
+            token_events: tokens
+                .iter()
+                .map(|t| sent + Duration::from_millis(*t))
+                .collect(),
+            end: sent + Duration::from_millis(*tokens.last().unwrap_or(&0)),
+            status: Some(200),
+            error: None,
+            model_served: Some("m".into()),
+            endpoint: Some("e1".into()),
+            prompt_tokens: Some(10),
+            completion_tokens: Some(tokens.len() as u64),
+            cached_tokens: Some(0),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn records_latencies_lateness_and_misrouting() {
+        let mut r = Recorded::default();
+        let planned = Instant::now();
+        // Sent 3 ms late: late, and TTFT from planned is 3 ms longer than from sent.
+        let o = outcome(planned + Duration::from_millis(3), &[50, 55, 60]);
+        r.record(planned, "m", &o);
+        assert_eq!(r.client.late, 1);
+        // HDR keeps 3 significant digits.
+        let near = |v: u64, want: u64| v.abs_diff(want) * 1000 <= want;
+        assert!(near(r.total.latency.ttft.summary().p50_us, 50_000));
+        assert!(near(
+            r.total.latency.ttft_from_planned.summary().p50_us,
+            53_000
+        ));
+        assert_eq!(r.total.latency.itl.count(), 2);
+        assert!(near(r.total.latency.tpot.summary().p50_us, 5_000));
+        assert_eq!(r.by_endpoint["e1"].counts.ok, 1);
+        // On time, but answered by another model: misrouted, not ok.
+        let mut o = outcome(planned, &[50]);
+        o.model_served = Some("other".into());
+        r.record(planned, "m", &o);
+        assert_eq!(r.client.late, 1);
+        assert_eq!(r.misrouted, 1);
+        assert_eq!(r.total.counts.errors["misrouted/gateway"], 1);
+        assert_eq!(r.total.counts.ok, 1);
     }
 }
