@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// Open loop: most requests in flight; arrivals beyond are dropped and counted.
     #[arg(long, default_value_t = 10_000)]
     max_in_flight: usize,
+    /// Client threads. 1 (the default) runs the whole client on one thread: no cross-thread
+    /// wake-ups, the least CPU per request; more only when one core cannot keep up.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
     /// Retries of a failed request (connect error, 429, 5xx, stream broken before any token).
     #[arg(long, default_value_t = 0)]
     retries: u32,
@@ -488,6 +492,21 @@ fn print_summary(r: &RunResult) {
     }
     for (k, v) in &c.errors {
         let _ = writeln!(o, "error {k}: {v}");
+    }
+    for (m, g) in &r.by_model {
+        let t = g.latency.ttft.summary();
+        let _ = writeln!(
+            o,
+            "model {m}: {} requests, {} ok, TTFT p50 {:.3} ms p99 {:.3} ms, output {:.0} tok/s",
+            g.counts.requests,
+            g.counts.ok,
+            t.p50_us as f64 / 1000.0,
+            t.p99_us as f64 / 1000.0,
+            g.counts.output_tokens as f64 / r.duration_s.max(1e-9)
+        );
+    }
+    if r.misrouted > 0 {
+        let _ = writeln!(o, "misrouted (served by another model): {}", r.misrouted);
     }
     if r.by_endpoint.len() > 1 {
         for (e, g) in &r.by_endpoint {

@@ -162,6 +162,8 @@ pub struct Outcome {
     pub completion_tokens: Option<u64>,
     /// `usage.prompt_tokens_details.cached_tokens`.
     pub cached_tokens: Option<u64>,
+    /// The answer came over HTTP/2.
+    pub http2: bool,
 }
 
 impl Outcome {
@@ -179,6 +181,7 @@ impl Outcome {
             prompt_tokens: None,
             completion_tokens: None,
             cached_tokens: None,
+            http2: false,
         }
     }
 
@@ -340,6 +343,7 @@ impl Client {
             Ok(Ok(r)) => r,
         };
         out.first_byte = Some(Instant::now());
+        out.http2 = resp.version() == http::Version::HTTP_2;
         let status = resp.status();
         out.status = Some(status.as_u16());
         out.endpoint = ENDPOINT_HEADERS.iter().find_map(|h| {

@@ -122,6 +122,7 @@ mod tests {
             prompt_tokens: Some(10),
             completion_tokens: Some(tokens.len() as u64),
             cached_tokens: Some(0),
+            http2: false,
         }
     }
 

@@ -5,15 +5,29 @@
 //! space after the colon) accumulate, joined by `\n`; a blank line dispatches the event; an event
 //! with no `data` line is not dispatched; a field with no colon is a field with an empty value.
 
-/// One dispatched event.
+use std::borrow::Cow;
+
+/// One dispatched event. Its data borrows the parser's buffer (no copy per event on the hot
+/// path); [`Event::into_owned`] keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event<T> {
+pub struct Event<'a, T> {
     /// The `event:` field, if any.
     pub event: Option<String>,
     /// The data lines, joined with `\n` (invalid UTF-8 replaced).
-    pub data: String,
+    pub data: Cow<'a, str>,
     /// When the chunk that completed the event arrived.
     pub at: T,
+}
+
+impl<T> Event<'_, T> {
+    /// The event with its data copied out of the parser.
+    pub fn into_owned(self) -> Event<'static, T> {
+        Event {
+            event: self.event,
+            data: Cow::Owned(self.data.into_owned()),
+            at: self.at,
+        }
+    }
 }
 
 /// Incremental SSE parser. Feed it with [`SseParser::push`]; call [`SseParser::finish`] at the
@@ -42,7 +56,7 @@ impl SseParser {
     }
 
     /// Feeds one chunk that arrived at `at`; every event it completes goes to `emit`.
-    pub fn push<T: Copy>(&mut self, chunk: &[u8], at: T, mut emit: impl FnMut(Event<T>)) {
+    pub fn push<T: Copy>(&mut self, chunk: &[u8], at: T, mut emit: impl FnMut(Event<'_, T>)) {
         self.bytes += chunk.len() as u64;
         let mut rest = chunk;
         if self.after_cr {
@@ -75,10 +89,19 @@ impl SseParser {
         self.line.extend_from_slice(rest);
     }
 
-    fn process_line_slice<T: Copy>(&mut self, line: &[u8], at: T, emit: &mut impl FnMut(Event<T>)) {
+    fn process_line_slice<T: Copy>(
+        &mut self,
+        line: &[u8],
+        at: T,
+        emit: &mut impl FnMut(Event<'_, T>),
+    ) {
         if line.is_empty() {
             if self.has_data {
-                let data = String::from_utf8_lossy(&self.data).into_owned();
+                // Valid UTF-8 (the normal case) is borrowed as is; only broken bytes cost a copy.
+                let data = match std::str::from_utf8(&self.data) {
+                    Ok(s) => Cow::Borrowed(s),
+                    Err(_) => String::from_utf8_lossy(&self.data),
+                };
                 emit(Event {
                     event: self.event.take(),
                     data,
@@ -129,11 +152,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn parse_all(chunks: &[&[u8]]) -> Vec<Event<usize>> {
+    fn parse_all(chunks: &[&[u8]]) -> Vec<Event<'static, usize>> {
         let mut p = SseParser::new();
         let mut out = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
-            p.push(c, i, |e| out.push(e));
+            p.push(c, i, |e| out.push(e.into_owned()));
         }
         out
     }
@@ -142,7 +165,7 @@ mod tests {
     fn openai_stream() {
         let body = b"data: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: [DONE]\n\n";
         let ev = parse_all(&[body]);
-        let data: Vec<&str> = ev.iter().map(|e| e.data.as_str()).collect();
+        let data: Vec<&str> = ev.iter().map(|e| e.data.as_ref()).collect();
         assert_eq!(data, ["{\"a\":1}", "{\"a\":2}", "[DONE]"]);
     }
 
@@ -249,7 +272,8 @@ mod tests {
                 prop_assert_eq!(&g.event, event);
                 // A data line is `data: ` + text: the parser strips one space, so a text that
                 // starts with a space keeps it.
-                prop_assert_eq!(&g.data, &lines.join("\n"));
+                let want = lines.join("\n");
+                prop_assert_eq!(g.data.as_ref(), want.as_str());
             }
             // Each event's stamp is the chunk holding the byte that ended it (its blank line).
             let mut ends = Vec::new();

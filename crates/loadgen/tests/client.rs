@@ -200,3 +200,51 @@ fn bad_targets_and_keys_are_rejected_clearly() {
     let c = Client::new(&cfg).unwrap();
     assert!(!format!("{c:?}").contains("sk-secret"));
 }
+
+#[tokio::test]
+async fn http2_streams_and_unary_over_one_connection() {
+    let f = fleet(InstanceConfig {
+        ttft_ms: 5.0,
+        itl_ms: 1.0,
+        decode_slowdown: 0.0,
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = ClientConfig::new(&f.urls()[0]);
+    cfg.http2 = true;
+    let c = Client::new(&cfg).unwrap();
+    // Several streams at once share the HTTP/2 connection; each is timed on its own.
+    let s = spec(true, 8);
+    let outs = futures_join(&c, &s, 8).await;
+    for o in &outs {
+        assert!(o.error.is_none(), "{:?}", o.error);
+        assert!(o.http2, "the answer must come over HTTP/2");
+        assert_eq!(o.token_events.len(), 8);
+        assert_eq!(o.completion_tokens, Some(8));
+    }
+    let u = spec(false, 4);
+    let o = c.send(&u, c.body(&u)).await;
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert!(o.http2);
+    assert_eq!(o.completion_tokens, Some(4));
+    // The HTTP/1.1 default really is HTTP/1.1.
+    let c1 = Client::new(&ClientConfig::new(&f.urls()[0])).unwrap();
+    assert!(!c1.send(&u, c1.body(&u)).await.http2);
+}
+
+async fn futures_join(
+    c: &Client,
+    s: &RequestSpec,
+    n: usize,
+) -> Vec<inferbench_loadgen::client::Outcome> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (c, s) = (c.clone(), s.clone());
+        set.spawn(async move { c.send(&s, c.body(&s)).await });
+    }
+    let mut out = Vec::new();
+    while let Some(o) = set.join_next().await {
+        out.push(o.unwrap());
+    }
+    out
+}
