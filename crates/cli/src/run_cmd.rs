@@ -238,6 +238,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
             ),
             max_tokens: output_dist.sample(&mut rng).max(1),
             stream,
+            ..Default::default()
         }
     });
     let dir = a.out.clone().unwrap_or_else(|| {
@@ -262,12 +263,13 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         max_in_flight: a.max_in_flight.max(1),
         seed: a.seed,
         log,
+        slo: None,
         retry: Retry {
             attempts: a.retries,
             backoff: parse_duration(&a.retry_backoff).context("--retry-backoff")?,
         },
     };
-    let load = plan.load;
+    let load = plan.load.clone();
     let live = Arc::new(Live::default());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -304,10 +306,11 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         load: match load {
             Load::Open { rate, arrival } => format!("rate {rate}/s {arrival:?}").to_lowercase(),
             Load::Closed { concurrency } => format!("concurrency {concurrency}"),
+            _ => "stages".to_string(),
         },
         target_rate: match load {
             Load::Open { rate, .. } => Some(rate),
-            Load::Closed { .. } => None,
+            _ => None,
         },
         partial: out.stopped || interrupted,
         total: r.total,

@@ -83,16 +83,24 @@ pub enum ClientError {
 }
 
 /// One request to send.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestSpec {
     /// Model (or adapter) asked for.
     pub model: String,
-    /// Prompt text (a single user message in chat).
+    /// Prompt text (the last user message in chat).
     pub prompt: String,
+    /// Earlier messages of the conversation, `(role, content)`, sent before the prompt (chat);
+    /// with the completions API they are joined into the prompt text.
+    pub history: Vec<(String, String)>,
     /// Output tokens to force (`max_tokens` + `ignore_eos` + `min_tokens`).
     pub max_tokens: usize,
     /// Stream with SSE.
     pub stream: bool,
+    /// Later user turns of a multi-turn conversation: each is sent after the previous answer,
+    /// with the whole conversation so far.
+    pub follow_ups: Vec<String>,
+    /// Pause between an answer and the next turn.
+    pub think_time: Duration,
 }
 
 /// What kind of failure.
@@ -164,6 +172,8 @@ pub struct Outcome {
     pub cached_tokens: Option<u64>,
     /// The answer came over HTTP/2.
     pub http2: bool,
+    /// The answer's text, kept only for conversations (their next turn sends it back).
+    pub text: Option<String>,
 }
 
 impl Outcome {
@@ -182,6 +192,7 @@ impl Outcome {
             completion_tokens: None,
             cached_tokens: None,
             http2: false,
+            text: None,
         }
     }
 
@@ -290,17 +301,32 @@ impl Client {
     /// The request body for `spec`.
     pub fn body(&self, spec: &RequestSpec) -> Bytes {
         let mut v = match self.api {
-            Api::Chat => serde_json::json!({
-                "model": spec.model,
-                "messages": [{"role": "user", "content": spec.prompt}],
-                "max_tokens": spec.max_tokens,
-                "max_completion_tokens": spec.max_tokens,
-            }),
-            Api::Completions => serde_json::json!({
-                "model": spec.model,
-                "prompt": spec.prompt,
-                "max_tokens": spec.max_tokens,
-            }),
+            Api::Chat => {
+                let mut messages: Vec<serde_json::Value> = spec
+                    .history
+                    .iter()
+                    .map(|(role, content)| serde_json::json!({"role": role, "content": content}))
+                    .collect();
+                messages.push(serde_json::json!({"role": "user", "content": spec.prompt}));
+                serde_json::json!({
+                    "model": spec.model,
+                    "messages": messages,
+                    "max_tokens": spec.max_tokens,
+                    "max_completion_tokens": spec.max_tokens,
+                })
+            }
+            Api::Completions => {
+                let mut prompt = String::new();
+                for (_, content) in &spec.history {
+                    prompt.push_str(content);
+                }
+                prompt.push_str(&spec.prompt);
+                serde_json::json!({
+                    "model": spec.model,
+                    "prompt": prompt,
+                    "max_tokens": spec.max_tokens,
+                })
+            }
         };
         v["ignore_eos"] = true.into();
         v["min_tokens"] = spec.max_tokens.into();
@@ -379,6 +405,7 @@ impl Client {
                 side,
             );
         }
+        let keep_text = !spec.follow_ups.is_empty();
         let mut parser = SseParser::new();
         let mut unary = Vec::new();
         let mut done = false;
@@ -447,6 +474,19 @@ impl Client {
                                     .and_then(|d| d.content.as_deref())
                                     .is_some_and(|t| !t.is_empty())
                         });
+                        if keep_text {
+                            let t = out.text.get_or_insert_with(String::new);
+                            for ch in &c.choices {
+                                if let Some(x) = ch.text.as_deref() {
+                                    t.push_str(x);
+                                }
+                                if let Some(x) =
+                                    ch.delta.as_ref().and_then(|d| d.content.as_deref())
+                                {
+                                    t.push_str(x);
+                                }
+                            }
+                        }
                         if has_text {
                             if out.first_token.is_none() {
                                 out.first_token = Some(ev.at);
@@ -501,6 +541,12 @@ impl Client {
             match serde_json::from_slice::<Unary>(&unary) {
                 Ok(u) => {
                     out.model_served = u.model;
+                    if keep_text {
+                        out.text = u
+                            .choices
+                            .into_iter()
+                            .find_map(|c| c.message.and_then(|m| m.content).or(c.text));
+                    }
                     if let Some(us) = u.usage {
                         out.prompt_tokens = us.prompt_tokens;
                         out.completion_tokens = us.completion_tokens;
@@ -582,4 +628,17 @@ struct Details {
 struct Unary {
     model: Option<String>,
     usage: Option<UsageWire>,
+    #[serde(default)]
+    choices: Vec<UnaryChoice>,
+}
+
+#[derive(Deserialize)]
+struct UnaryChoice {
+    text: Option<String>,
+    message: Option<UnaryMessage>,
+}
+
+#[derive(Deserialize)]
+struct UnaryMessage {
+    content: Option<String>,
 }

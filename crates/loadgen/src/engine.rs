@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use inferbench_timer::Deadline;
-use inferbench_workload::arrivals::{Arrival, Schedule};
+use inferbench_workload::arrivals::{Arrival, ProfileSchedule, RateSegment, Schedule};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -16,7 +16,7 @@ use crate::log::RequestLog;
 use crate::recorder::Recorded;
 
 /// Open or closed loop.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Load {
     /// Requests at `rate` per second, spaced by `arrival`, whatever the server does.
     Open {
@@ -30,6 +30,41 @@ pub enum Load {
         /// Users.
         concurrency: usize,
     },
+    /// Open loop through stages: each stage's rate, ramping linearly from `from` to `to`.
+    OpenStages {
+        /// Spacing.
+        arrival: Arrival,
+        /// The stages, in order; their durations replace `Plan::duration`.
+        stages: Vec<Level>,
+    },
+    /// Closed loop through stages: the number of users, ramping linearly (users are added and
+    /// retired between requests, never cut off mid-request).
+    ClosedStages {
+        /// The stages, in order; their durations replace `Plan::duration`.
+        stages: Vec<Level>,
+    },
+}
+
+/// One stage of a staged load: `duration` in which the level (rate or users) goes linearly from
+/// `from` to `to` (equal for a flat stage).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Level {
+    /// Length.
+    pub duration: Duration,
+    /// Level at the start.
+    pub from: f64,
+    /// Level at the end.
+    pub to: f64,
+}
+
+impl Load {
+    /// The stages of this load (one for a flat load), for per-stage results.
+    pub fn stages(&self) -> usize {
+        match self {
+            Load::OpenStages { stages, .. } | Load::ClosedStages { stages } => stages.len().max(1),
+            _ => 1,
+        }
+    }
 }
 
 /// What to run.
@@ -51,6 +86,8 @@ pub struct Plan {
     pub log: Option<RequestLog>,
     /// Retries of failed requests.
     pub retry: Retry,
+    /// Per-request limits for goodput (requests meeting all of them are counted as good).
+    pub slo: Option<inferbench_results::run::SloLimits>,
 }
 
 /// Retries of failed requests: connect errors, 429, 5xx and streams that broke before any token.
@@ -87,8 +124,10 @@ pub struct Live {
 /// What a run produced.
 #[derive(Debug)]
 pub struct RunOutput {
-    /// The statistics.
+    /// The statistics of all measured requests.
     pub recorded: Recorded,
+    /// The statistics per stage (one entry for a flat load), by planned instant.
+    pub stages: Vec<Recorded>,
     /// Measured seconds (from the end of warm-up to the last completion or the stop).
     pub measured_s: f64,
     /// True if the run was stopped before its plan was done.
@@ -108,13 +147,52 @@ struct Shared {
     log: Option<RequestLog>,
     retry: Retry,
     retries: AtomicU64,
+    /// End instant of each stage (the last may be far away for an unbounded flat load).
+    stage_ends: Vec<Instant>,
+    stages: Mutex<Vec<Recorded>>,
 }
 
 impl Shared {
+    /// Sends request `k` (with its retries) and records it; a conversation's follow-up turns
+    /// are sent after it, each recorded as a request of its own.
     async fn one(&self, k: u64, planned: Instant) {
-        let spec = (self.source)(k);
-        let body = self.client.body(&spec);
-        let mut outcome = self.client.send(&spec, body.clone()).await;
+        let mut spec = (self.source)(k);
+        // `spec.follow_ups` stays non-empty while the answer's text is needed for a next turn.
+        let follow_ups = spec.follow_ups.clone();
+        let think = spec.think_time;
+        let mut planned = planned;
+        let mut turn = 0usize;
+        loop {
+            if turn >= follow_ups.len() {
+                spec.follow_ups.clear();
+            }
+            let outcome = self.attempts(&spec).await;
+            let ok = outcome.error.is_none();
+            let text = outcome.text.clone();
+            self.finish(k, planned, &spec, outcome);
+            if !ok || turn >= follow_ups.len() {
+                break;
+            }
+            // The next turn carries the whole conversation so far.
+            spec.history
+                .push(("user".into(), std::mem::take(&mut spec.prompt)));
+            spec.history
+                .push(("assistant".into(), text.unwrap_or_default()));
+            spec.prompt = follow_ups[turn].clone();
+            turn += 1;
+            if !think.is_zero() {
+                tokio::time::sleep(think).await;
+            }
+            // A follow-up is planned when the user sends it: it waits on the answer, not on
+            // the schedule.
+            planned = Instant::now();
+            self.live.sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn attempts(&self, spec: &RequestSpec) -> crate::client::Outcome {
+        let body = self.client.body(spec);
+        let mut outcome = self.client.send(spec, body.clone()).await;
         let first_sent = outcome.sent;
         let mut attempt = 0;
         while attempt < self.retry.attempts
@@ -127,10 +205,20 @@ impl Shared {
             tokio::time::sleep(self.retry.backoff * 2u32.saturating_pow(attempt)).await;
             attempt += 1;
             self.retries.fetch_add(1, Ordering::Relaxed);
-            outcome = self.client.send(&spec, body.clone()).await;
+            outcome = self.client.send(spec, body.clone()).await;
         }
         // Latency counts from the first attempt: retries are time the user waited.
         outcome.sent = first_sent;
+        outcome
+    }
+
+    fn finish(
+        &self,
+        k: u64,
+        planned: Instant,
+        spec: &RequestSpec,
+        outcome: crate::client::Outcome,
+    ) {
         self.live.done.fetch_add(1, Ordering::Relaxed);
         if outcome.error.is_some() {
             self.live.errors.fetch_add(1, Ordering::Relaxed);
@@ -147,10 +235,19 @@ impl Shared {
                 warmup,
             ));
         }
-        let mut r = self.recorded.lock();
         if warmup {
-            r.warmup_requests += 1;
-        } else {
+            self.recorded.lock().warmup_requests += 1;
+            return;
+        }
+        let stage = self
+            .stage_ends
+            .iter()
+            .position(|e| planned < *e)
+            .unwrap_or(self.stage_ends.len().saturating_sub(1));
+        self.recorded.lock().record(planned, &spec.model, &outcome);
+        if self.stage_ends.len() > 1
+            && let Some(r) = self.stages.lock().get_mut(stage)
+        {
             r.record(planned, &spec.model, &outcome);
         }
     }
@@ -171,17 +268,42 @@ pub async fn run(
     let _ = client.body(&source(0));
     let start = Instant::now() + Duration::from_millis(2);
     let warmup_end = start + plan.warmup;
-    let end = plan.duration.map(|d| warmup_end + d);
+    // Staged loads last as long as their stages; flat ones as long as the plan says.
+    let levels: Vec<Level> = match &plan.load {
+        Load::OpenStages { stages, .. } | Load::ClosedStages { stages } => stages.clone(),
+        _ => Vec::new(),
+    };
+    let end = if levels.is_empty() {
+        plan.duration.map(|d| warmup_end + d)
+    } else {
+        Some(warmup_end + levels.iter().map(|l| l.duration).sum::<Duration>())
+    };
+    let mut stage_ends = Vec::new();
+    let mut t = warmup_end;
+    for l in &levels {
+        t += l.duration;
+        stage_ends.push(t);
+    }
+    if stage_ends.is_empty() {
+        stage_ends.push(end.unwrap_or(warmup_end + Duration::from_secs(100 * 365 * 86_400)));
+    }
+    let n_stages = stage_ends.len();
+    let fresh = || Recorded {
+        slo: plan.slo,
+        ..Recorded::default()
+    };
     let shared = Arc::new(Shared {
         client,
         source,
-        recorded: Mutex::new(Recorded::default()),
+        recorded: Mutex::new(fresh()),
         live,
         start,
         warmup_end,
         log: plan.log.clone(),
         retry: plan.retry,
         retries: AtomicU64::new(0),
+        stage_ends,
+        stages: Mutex::new((0..n_stages).map(|_| fresh()).collect()),
     });
     let stopped = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(0));
@@ -190,72 +312,174 @@ pub async fn run(
     let cap = plan.requests.unwrap_or(u64::MAX);
     let cpu0 = process_cpu_s();
 
-    match plan.load {
-        Load::Open { rate, arrival } => {
-            let mut deadline = Deadline::new(start, true);
-            for (k, offset_us) in Schedule::new(arrival, rate, plan.seed).enumerate() {
-                let k = k as u64;
-                let planned = start + Duration::from_micros(offset_us);
-                if k >= cap || end.is_some_and(|e| planned >= e) {
-                    break;
-                }
-                tokio::select! {
-                    _ = deadline.sleep_until(planned) => {}
-                    _ = stop.wait_for(|s| *s) => { stopped.store(true, Ordering::Relaxed); break; }
-                }
-                let in_flight = shared.live.in_flight.load(Ordering::Relaxed);
-                if in_flight >= plan.max_in_flight as u64 {
-                    if planned >= warmup_end {
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    continue;
-                }
-                let now_in = shared.live.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-                peak.fetch_max(now_in, Ordering::Relaxed);
-                shared.live.sent.fetch_add(1, Ordering::Relaxed);
-                let s = shared.clone();
-                tasks.spawn(async move {
-                    s.one(k, planned).await;
-                    s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+    // Open loop: planned offsets from the start (warm-up included).
+    let open: Option<Box<dyn Iterator<Item = u64> + Send>> = match &plan.load {
+        Load::Open { rate, arrival } => Some(Box::new(Schedule::new(*arrival, *rate, plan.seed))),
+        Load::OpenStages { arrival, stages } => {
+            let mut segs = Vec::new();
+            if !plan.warmup.is_zero() {
+                // Warm up at the first stage's level (its end level when it ramps from zero).
+                let first = stages
+                    .first()
+                    .map_or(0.0, |l| if l.from > 0.0 { l.from } else { l.to });
+                segs.push(RateSegment {
+                    duration_s: plan.warmup.as_secs_f64(),
+                    from: first,
+                    to: first,
                 });
-                // Reap finished tasks so the set stays small on long runs.
-                while tasks.try_join_next().is_some() {}
             }
+            segs.extend(stages.iter().map(|l| RateSegment {
+                duration_s: l.duration.as_secs_f64(),
+                from: l.from,
+                to: l.to,
+            }));
+            Some(Box::new(ProfileSchedule::new(*arrival, segs, plan.seed)))
         }
-        Load::Closed { concurrency } => {
-            let next = Arc::new(AtomicU64::new(0));
-            for _ in 0..concurrency {
-                let (s, next, stopped, peak) =
-                    (shared.clone(), next.clone(), stopped.clone(), peak.clone());
-                let mut stop = stop.clone();
-                tasks.spawn(async move {
-                    tokio::time::sleep_until(start).await;
-                    loop {
-                        if *stop.borrow() {
-                            stopped.store(true, Ordering::Relaxed);
-                            break;
+        _ => None,
+    };
+
+    if let Some(schedule) = open {
+        let mut deadline = Deadline::new(start, true);
+        for (k, offset_us) in schedule.enumerate() {
+            let k = k as u64;
+            let planned = start + Duration::from_micros(offset_us);
+            if k >= cap || end.is_some_and(|e| planned >= e) {
+                break;
+            }
+            tokio::select! {
+                _ = deadline.sleep_until(planned) => {}
+                _ = stop.wait_for(|s| *s) => { stopped.store(true, Ordering::Relaxed); break; }
+            }
+            let in_flight = shared.live.in_flight.load(Ordering::Relaxed);
+            if in_flight >= plan.max_in_flight as u64 {
+                if planned >= warmup_end {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            let now_in = shared.live.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            peak.fetch_max(now_in, Ordering::Relaxed);
+            shared.live.sent.fetch_add(1, Ordering::Relaxed);
+            let s = shared.clone();
+            tasks.spawn(async move {
+                s.one(k, planned).await;
+                s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+            });
+            // Reap finished tasks so the set stays small on long runs.
+            while tasks.try_join_next().is_some() {}
+        }
+    } else {
+        // Closed loop: a controller keeps `want` users alive; user i runs while i < want.
+        let level = |at: Instant| -> usize {
+            match &plan.load {
+                Load::Closed { concurrency } => *concurrency,
+                Load::ClosedStages { stages } => {
+                    let mut t0 = warmup_end;
+                    if at < warmup_end {
+                        let first = stages
+                            .first()
+                            .map_or(0.0, |l| if l.from > 0.0 { l.from } else { l.to });
+                        return first.round().max(0.0) as usize;
+                    }
+                    for l in stages {
+                        let t1 = t0 + l.duration;
+                        if at < t1 {
+                            let f = (at - t0).as_secs_f64() / l.duration.as_secs_f64().max(1e-9);
+                            return (l.from + (l.to - l.from) * f).round().max(0.0) as usize;
                         }
-                        let k = next.fetch_add(1, Ordering::Relaxed);
-                        let planned = Instant::now();
-                        if k >= cap || end.is_some_and(|e| planned >= e) {
-                            break;
-                        }
-                        let now_in = s.live.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-                        peak.fetch_max(now_in, Ordering::Relaxed);
-                        s.live.sent.fetch_add(1, Ordering::Relaxed);
-                        tokio::select! {
-                            _ = s.one(k, planned) => {}
-                            _ = stop.wait_for(|s| *s) => {
+                        t0 = t1;
+                    }
+                    stages.last().map_or(0, |l| l.to.round().max(0.0) as usize)
+                }
+                _ => 0,
+            }
+        };
+        let want = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let alive: Arc<Mutex<Vec<bool>>> = Arc::new(Mutex::new(Vec::new()));
+        let next = Arc::new(AtomicU64::new(0));
+        let exhausted = Arc::new(AtomicBool::new(false));
+        tokio::time::sleep_until(start).await;
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        loop {
+            let now = Instant::now();
+            if end.is_some_and(|e| now >= e) || exhausted.load(Ordering::Relaxed) {
+                break;
+            }
+            if *stop.borrow() {
+                stopped.store(true, Ordering::Relaxed);
+                break;
+            }
+            let w = level(now);
+            want.store(w, Ordering::Relaxed);
+            {
+                let mut alive_now = alive.lock();
+                if alive_now.len() < w {
+                    alive_now.resize(w, false);
+                }
+                for (i, a) in alive_now.iter_mut().enumerate().take(w) {
+                    if *a {
+                        continue;
+                    }
+                    *a = true;
+                    let (s, next, stopped, peak, want, alive, exhausted) = (
+                        shared.clone(),
+                        next.clone(),
+                        stopped.clone(),
+                        peak.clone(),
+                        want.clone(),
+                        alive.clone(),
+                        exhausted.clone(),
+                    );
+                    let mut stop = stop.clone();
+                    tasks.spawn(async move {
+                        loop {
+                            if *stop.borrow() {
                                 stopped.store(true, Ordering::Relaxed);
-                                s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
                                 break;
                             }
+                            if i >= want.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let planned = Instant::now();
+                            if end.is_some_and(|e| planned >= e) {
+                                break;
+                            }
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            if k >= cap {
+                                exhausted.store(true, Ordering::Relaxed);
+                                break;
+                            }
+                            let now_in = s.live.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+                            peak.fetch_max(now_in, Ordering::Relaxed);
+                            s.live.sent.fetch_add(1, Ordering::Relaxed);
+                            tokio::select! {
+                                _ = s.one(k, planned) => {}
+                                _ = stop.wait_for(|s| *s) => {
+                                    stopped.store(true, Ordering::Relaxed);
+                                    s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+                                    break;
+                                }
+                            }
+                            s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
                         }
-                        s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    }
-                });
+                        if let Some(a) = alive.lock().get_mut(i) {
+                            *a = false;
+                        }
+                    });
+                }
+            }
+            while tasks.try_join_next().is_some() {}
+            if tasks.is_empty() && w > 0 {
+                // Every user has ended (request cap reached): nothing more to do.
+                break;
+            }
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => {}
             }
         }
+        // No new users; those running finish their current request and stop.
+        want.store(0, Ordering::Relaxed);
     }
 
     // Let what is in flight finish; on a stop, for at most `grace`.
@@ -280,6 +504,7 @@ pub async fn run(
     let live_sent = shared.live.sent.load(Ordering::Relaxed);
     let retries = shared.retries.load(Ordering::Relaxed);
     let mut recorded = std::mem::take(&mut *shared.recorded.lock());
+    let mut stages = std::mem::take(&mut *shared.stages.lock());
     // Tasks are gone; dropping the shared state closes the log's channel.
     drop(shared);
     recorded.client.peak_in_flight = peak.load(Ordering::Relaxed);
@@ -287,8 +512,21 @@ pub async fn run(
     recorded.client.cpu_seconds = process_cpu_s() - cpu0;
     recorded.client.sent = live_sent;
     recorded.client.retries = retries;
+    if stages.len() <= 1 {
+        // A flat load: its one stage is the whole run.
+        stages = vec![Recorded {
+            total: recorded.total.clone(),
+            by_model: recorded.by_model.clone(),
+            by_endpoint: recorded.by_endpoint.clone(),
+            misrouted: recorded.misrouted,
+            client: recorded.client.clone(),
+            warmup_requests: recorded.warmup_requests,
+            slo: recorded.slo,
+        }];
+    }
     RunOutput {
         recorded,
+        stages,
         measured_s,
         stopped: stopped.load(Ordering::Relaxed),
     }

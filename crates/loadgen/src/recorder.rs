@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use inferbench_results::run::{ClientHealth, Group};
+use inferbench_results::run::{ClientHealth, Group, SloLimits};
 use tokio::time::Instant;
 
 use crate::client::{ErrorKind, Outcome, Side};
 
 /// Everything recorded so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Recorded {
     /// All measured requests.
     pub total: Group,
@@ -22,6 +22,8 @@ pub struct Recorded {
     pub client: ClientHealth,
     /// Requests completed during warm-up (not in the statistics).
     pub warmup_requests: u64,
+    /// Per-request SLO limits for goodput, if the scenario has them.
+    pub slo: Option<SloLimits>,
 }
 
 fn us(d: std::time::Duration) -> u64 {
@@ -57,12 +59,28 @@ impl Recorded {
             self.misrouted += 1;
             error = Some("misrouted/gateway".to_string());
         }
+        let good = error.is_none()
+            && self.slo.is_some_and(|slo| {
+                let ttft = o.first_token.map(|ft| us(ft - o.sent));
+                let n = o.output_tokens();
+                let tpot = match o.first_token {
+                    Some(ft) if n > 1 => Some(us((o.end - ft) / (n - 1) as u32)),
+                    _ => Some(0),
+                };
+                let e2e = us(o.end - o.sent);
+                slo.ttft_us.is_none_or(|l| ttft.is_some_and(|v| v <= l))
+                    && slo.tpot_us.is_none_or(|l| tpot.is_some_and(|v| v <= l))
+                    && slo.e2e_us.is_none_or(|l| e2e <= l)
+            });
         let apply = |g: &mut Group| {
             g.counts.requests += 1;
             match &error {
                 Some(label) => *g.counts.errors.entry(label.clone()).or_insert(0) += 1,
                 None => {
                     g.counts.ok += 1;
+                    if good {
+                        g.counts.good += 1;
+                    }
                     g.counts.input_tokens += o.prompt_tokens.unwrap_or(0);
                     g.counts.output_tokens += o.output_tokens();
                     g.counts.cached_tokens += o.cached_tokens.unwrap_or(0);
@@ -123,6 +141,7 @@ mod tests {
             completion_tokens: Some(tokens.len() as u64),
             cached_tokens: Some(0),
             http2: false,
+            text: None,
         }
     }
 

@@ -18,6 +18,7 @@ fn spec(stream: bool, max_tokens: usize) -> RequestSpec {
         prompt: "Tell me a story".into(),
         max_tokens,
         stream,
+        ..Default::default()
     }
 }
 

@@ -16,6 +16,7 @@ fn source(max_tokens: usize) -> engine::Source {
         prompt: synth.prompt(k, 64),
         max_tokens,
         stream: true,
+        ..Default::default()
     })
 }
 
@@ -39,6 +40,7 @@ fn plan(load: Load, duration: Option<Duration>, requests: Option<u64>) -> Plan {
         seed: 1,
         log: None,
         retry: Default::default(),
+        slo: None,
     }
 }
 

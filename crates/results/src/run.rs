@@ -56,6 +56,9 @@ pub struct Counts {
     pub output_tokens: u64,
     /// Prompt tokens served from a prefix cache.
     pub cached_tokens: u64,
+    /// Successful requests that met every per-request SLO limit (goodput); 0 without SLOs.
+    #[serde(default)]
+    pub good: u64,
 }
 
 impl Counts {
@@ -69,12 +72,25 @@ impl Counts {
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
         self.cached_tokens += other.cached_tokens;
+        self.good += other.good;
     }
 
     /// Failed requests.
     pub fn failed(&self) -> u64 {
         self.errors.values().sum()
     }
+}
+
+/// Per-request limits of a service-level objective: a request that succeeds within all of them
+/// counts toward goodput.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SloLimits {
+    /// Most time to first token, µs.
+    pub ttft_us: Option<u64>,
+    /// Most time per output token, µs.
+    pub tpot_us: Option<u64>,
+    /// Most end-to-end time, µs.
+    pub e2e_us: Option<u64>,
 }
 
 /// One group: counts and latencies.

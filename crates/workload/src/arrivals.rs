@@ -58,6 +58,118 @@ impl Iterator for Schedule {
     }
 }
 
+/// One segment of a rate profile: `duration_s` seconds in which the rate goes linearly from
+/// `from` to `to` requests/s (equal for a constant stage).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateSegment {
+    /// Length, seconds.
+    pub duration_s: f64,
+    /// Rate at the start, requests/s.
+    pub from: f64,
+    /// Rate at the end, requests/s.
+    pub to: f64,
+}
+
+/// Planned offsets (µs) for a piecewise-linear rate: stages and ramps. Arrival k is where the
+/// cumulative expected count Λ(t) = ∫ rate reaches k (constant) or the k-th sum of unit
+/// exponentials (Poisson: a non-homogeneous Poisson process by time change). Ends after the
+/// last segment.
+#[derive(Debug, Clone)]
+pub struct ProfileSchedule {
+    arrival: Arrival,
+    segments: Vec<RateSegment>,
+    /// Index of the segment being walked, its start time (s) and Λ at its start.
+    seg: usize,
+    seg_start_s: f64,
+    seg_start_l: f64,
+    k: u64,
+    next_l: f64,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl ProfileSchedule {
+    /// A schedule over `segments` (negative or non-finite rates count as 0).
+    pub fn new(arrival: Arrival, segments: Vec<RateSegment>, seed: u64) -> Self {
+        let segments = segments
+            .into_iter()
+            .map(|s| RateSegment {
+                duration_s: if s.duration_s.is_finite() {
+                    s.duration_s.max(0.0)
+                } else {
+                    0.0
+                },
+                from: if s.from.is_finite() {
+                    s.from.max(0.0)
+                } else {
+                    0.0
+                },
+                to: if s.to.is_finite() { s.to.max(0.0) } else { 0.0 },
+            })
+            .collect();
+        let mut p = Self {
+            arrival,
+            segments,
+            seg: 0,
+            seg_start_s: 0.0,
+            seg_start_l: 0.0,
+            k: 0,
+            next_l: 0.0,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+        };
+        p.next_l = p.draw_gap();
+        p
+    }
+
+    /// Λ advance to the next arrival: 1 for constant (the first at Λ = 0.5, so a stage of n
+    /// expected requests holds n), Exp(1) for Poisson.
+    fn draw_gap(&mut self) -> f64 {
+        match self.arrival {
+            Arrival::Constant => {
+                if self.k == 0 {
+                    0.5
+                } else {
+                    1.0
+                }
+            }
+            Arrival::Poisson => -(1.0 - self.rng.random::<f64>()).ln(),
+        }
+    }
+}
+
+impl Iterator for ProfileSchedule {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        let target = self.next_l;
+        loop {
+            let s = *self.segments.get(self.seg)?;
+            let area = s.duration_s * (s.from + s.to) / 2.0;
+            let x = target - self.seg_start_l;
+            if x <= area && area > 0.0 {
+                // Solve from·τ + (to − from)/(2d)·τ² = x for τ in [0, d], in the form that is
+                // stable when the slope is zero or negative.
+                let a = (s.to - s.from) / (2.0 * s.duration_s);
+                let b = s.from;
+                let disc = (b * b + 4.0 * a * x).max(0.0);
+                let denom = b + disc.sqrt();
+                let tau = if denom > 0.0 {
+                    (2.0 * x / denom).min(s.duration_s)
+                } else {
+                    0.0
+                };
+                let at_s = self.seg_start_s + tau;
+                self.k += 1;
+                let gap = self.draw_gap();
+                self.next_l = target + gap;
+                return Some((at_s * 1e6).round() as u64);
+            }
+            self.seg += 1;
+            self.seg_start_s += s.duration_s;
+            self.seg_start_l += area;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +218,91 @@ mod tests {
     fn zero_or_bad_rate_ends() {
         assert_eq!(Schedule::new(Arrival::Constant, 0.0, 0).next(), None);
         assert_eq!(Schedule::new(Arrival::Poisson, f64::NAN, 0).next(), None);
+    }
+
+    #[test]
+    fn profile_constant_stage_matches_the_plain_schedule() {
+        let p: Vec<u64> = ProfileSchedule::new(
+            Arrival::Constant,
+            vec![RateSegment {
+                duration_s: 2.0,
+                from: 10.0,
+                to: 10.0,
+            }],
+            1,
+        )
+        .collect();
+        // 20 requests in 2 s, at 50 ms, 150 ms, … (centred in their slots).
+        assert_eq!(p.len(), 20);
+        assert_eq!(p[0], 50_000);
+        assert_eq!(p[1], 150_000);
+        assert_eq!(p[19], 1_950_000);
+    }
+
+    #[test]
+    fn profile_linear_ramp_has_the_integral_count_and_speeds_up() {
+        // 0 → 100 req/s over 10 s: 500 expected arrivals; then 5 s at 100: 500 more.
+        let p: Vec<u64> = ProfileSchedule::new(
+            Arrival::Constant,
+            vec![
+                RateSegment {
+                    duration_s: 10.0,
+                    from: 0.0,
+                    to: 100.0,
+                },
+                RateSegment {
+                    duration_s: 5.0,
+                    from: 100.0,
+                    to: 100.0,
+                },
+            ],
+            1,
+        )
+        .collect();
+        assert_eq!(p.len(), 1000);
+        let in_first_half = p.iter().filter(|&&t| t < 5_000_000).count();
+        // Λ(5 s) = 125.
+        assert_eq!(in_first_half, 125);
+        assert!(p.windows(2).all(|w| w[0] <= w[1]));
+        let gaps: Vec<u64> = p.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps[10] > gaps[400], "gaps shrink as the rate grows");
+        // The flat part is evenly spaced at 10 ms.
+        assert!(gaps[990].abs_diff(10_000) <= 1);
+    }
+
+    #[test]
+    fn profile_poisson_counts_follow_the_rate() {
+        let p: Vec<u64> = ProfileSchedule::new(
+            Arrival::Poisson,
+            vec![
+                RateSegment {
+                    duration_s: 20.0,
+                    from: 200.0,
+                    to: 200.0,
+                },
+                RateSegment {
+                    duration_s: 20.0,
+                    from: 0.0,
+                    to: 0.0,
+                },
+                RateSegment {
+                    duration_s: 20.0,
+                    from: 50.0,
+                    to: 50.0,
+                },
+            ],
+            7,
+        )
+        .collect();
+        let first = p.iter().filter(|&&t| t < 20_000_000).count() as f64;
+        let pause = p
+            .iter()
+            .filter(|&&t| (20_000_000..40_000_000).contains(&t))
+            .count();
+        let last = p.iter().filter(|&&t| t >= 40_000_000).count() as f64;
+        // 4000 ± 4σ (σ = √4000 ≈ 63); 1000 ± 4σ (σ ≈ 32).
+        assert!((first - 4000.0).abs() < 253.0, "{first}");
+        assert_eq!(pause, 0);
+        assert!((last - 1000.0).abs() < 127.0, "{last}");
     }
 }

@@ -51,6 +51,66 @@ pub enum LengthDist {
 pub struct DistError(pub String);
 
 impl LengthDist {
+    /// Parses the compact form used on the command line and in scenario files: `N`,
+    /// `uniform:MIN:MAX`, `normal:MEAN:SD:MIN:MAX` or `lognormal:MEDIAN:SIGMA:MIN:MAX`.
+    pub fn parse(s: &str) -> Result<Self, DistError> {
+        let parts: Vec<&str> = s.split(':').map(str::trim).collect();
+        let n = |i: usize| -> Result<f64, DistError> {
+            let p = parts
+                .get(i)
+                .ok_or_else(|| DistError(format!("`{s}` has too few fields")))?;
+            p.parse::<f64>()
+                .map_err(|_| DistError(format!("`{p}` in `{s}` is not a number")))
+        };
+        let u = |i: usize| -> Result<usize, DistError> {
+            let v = n(i)?;
+            if v >= 0.0 && v.fract() == 0.0 && v < 1e12 {
+                Ok(v as usize)
+            } else {
+                Err(DistError(format!(
+                    "`{v}` in `{s}` is not a whole number ≥ 0"
+                )))
+            }
+        };
+        let d = match parts[0] {
+            "uniform" if parts.len() == 3 => LengthDist::Uniform {
+                min: u(1)?,
+                max: u(2)?,
+            },
+            "normal" if parts.len() == 5 => LengthDist::Normal {
+                mean: n(1)?,
+                stddev: n(2)?,
+                min: u(3)?,
+                max: u(4)?,
+            },
+            "lognormal" if parts.len() == 5 => LengthDist::Lognormal {
+                median: n(1)?,
+                sigma: n(2)?,
+                min: u(3)?,
+                max: u(4)?,
+            },
+            _ if parts.len() == 1 => LengthDist::Fixed { value: u(0)? },
+            _ => {
+                return Err(DistError(format!(
+                    "`{s}` is not N, uniform:MIN:MAX, normal:MEAN:SD:MIN:MAX or lognormal:MEDIAN:SIGMA:MIN:MAX"
+                )));
+            }
+        };
+        d.validate()
+            .map_err(|e| DistError(format!("`{s}`: {}", e.0)))?;
+        Ok(d)
+    }
+
+    /// The mean, roughly (for labels and presets): the value, the midpoint, the mean or median.
+    pub fn typical(&self) -> f64 {
+        match *self {
+            LengthDist::Fixed { value } => value as f64,
+            LengthDist::Uniform { min, max } => (min + max) as f64 / 2.0,
+            LengthDist::Normal { mean, .. } => mean,
+            LengthDist::Lognormal { median, .. } => median,
+        }
+    }
+
     /// Checks the parameters.
     pub fn validate(&self) -> Result<(), DistError> {
         let range = |min: usize, max: usize| {

@@ -10,3 +10,4 @@
 pub mod arrivals;
 pub mod dist;
 pub mod prompt;
+pub mod units;
