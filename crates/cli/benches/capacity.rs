@@ -21,6 +21,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use inferbench_results::report::Report;
 use inferbench_results::run::RunResult;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inferbench");
@@ -146,7 +147,14 @@ fn run(mock: &Mock, args: &[String]) -> (RunResult, f64) {
     let mock_cpu = mock.cpu_s() - cpu0;
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
     let _ = std::fs::remove_dir_all(&dir);
-    (RunResult::from_json(&text).expect("report"), mock_cpu)
+    let report = Report::from_json(&text).expect("report");
+    let total = report
+        .scenarios
+        .into_iter()
+        .next()
+        .expect("one scenario")
+        .total;
+    (total, mock_cpu)
 }
 
 fn ms(us: u64) -> f64 {

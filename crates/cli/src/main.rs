@@ -2,6 +2,7 @@
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+mod check_cmd;
 mod mock_cmd;
 mod run_cmd;
 
@@ -19,8 +20,46 @@ struct Cli {
 enum Command {
     /// Serve a simulated vLLM fleet (OpenAI API, vLLM metrics) on 127.0.0.1.
     Mock(mock_cmd::MockArgs),
-    /// Send load to an OpenAI-compatible endpoint and report what it did.
-    Run(run_cmd::RunArgs),
+    /// Send load and report what happened: a scenario file, an ad-hoc scenario against
+    /// --target URL, or (with neither) the built-in suite against an embedded mock fleet.
+    Run(Box<run_cmd::RunArgs>),
+    /// Check a scenario file without running it.
+    Validate {
+        /// The file.
+        file: std::path::PathBuf,
+    },
+    /// Print the JSON Schema of scenario files (for editors and CI linting).
+    Schema,
+    /// Smoke-test an endpoint: /health, /v1/models, one unary and one streaming completion.
+    Check(check_cmd::CheckArgs),
+}
+
+/// `inferbench validate FILE`: parse and check, print what it holds.
+fn validate(file: &std::path::Path) -> anyhow::Result<u8> {
+    let c = inferbench_scenario::config::Config::load(file)?;
+    let f = &c.file;
+    println!(
+        "{}: OK — {} target(s), {} scenario(s){}",
+        file.display(),
+        f.targets.len(),
+        f.scenarios.len(),
+        if f.suite.is_empty() {
+            String::new()
+        } else {
+            format!(", a suite of {} entries", f.suite.len())
+        }
+    );
+    for s in &f.scenarios {
+        println!(
+            "  {}{}",
+            s.name.value,
+            s.description
+                .as_ref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(0)
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,7 +68,7 @@ fn main() -> std::process::ExitCode {
     // servers use every core.
     let threads = match &cli.command {
         Command::Run(a) => a.client_threads,
-        Command::Mock(_) => 0,
+        _ => 0,
     };
     let mut builder = match threads {
         1 => tokio::runtime::Builder::new_current_thread(),
@@ -48,7 +87,13 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Mock(args) => mock_cmd::run(args).await.map(|()| 0),
-            Command::Run(args) => run_cmd::run(args).await,
+            Command::Run(args) => run_cmd::run(*args).await,
+            Command::Validate { file } => validate(&file),
+            Command::Schema => {
+                println!("{}", inferbench_scenario::schema());
+                Ok(0)
+            }
+            Command::Check(args) => check_cmd::run(args).await,
         }
     });
     match result {

@@ -1,28 +1,44 @@
-//! `inferbench run --target URL …`: flags → plan → engine → report.json and a console summary.
+//! `inferbench run`: a scenario file, flags for one ad-hoc scenario, or (with neither) the
+//! built-in suite against the embedded mock fleet → engine runs → report.json, report.md and a
+//! console summary.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use http::{HeaderName, HeaderValue};
-use inferbench_loadgen::client::{Api, Client, ClientConfig, RequestSpec};
-use inferbench_loadgen::engine::{self, Live, Load, Plan, Retry};
-use inferbench_loadgen::log::RequestLog;
-use inferbench_results::run::{RunResult, SCHEMA_VERSION};
-use inferbench_workload::arrivals::Arrival;
+use inferbench_results::report::{Report, ScenarioReport};
+use inferbench_scenario::config::{
+    ApiKind, ArrivalKind, Config, ConfigFile, Dur, Load, Loc, Scenario, Target, Tokens, Weighted,
+    Workload,
+};
+use inferbench_scenario::runner::{self, Options};
 use inferbench_workload::dist::LengthDist;
-use inferbench_workload::prompt::PromptSynth;
-use rand::SeedableRng;
-use rand::rngs::Xoshiro256PlusPlus;
+use inferbench_workload::units::parse_duration as parse_dur;
+
+/// Exit code when a threshold or an SLO failed (as k6 does).
+pub const EXIT_THRESHOLDS: u8 = 99;
 
 /// Flags of `inferbench run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Base URL of an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000.
+    /// A scenario file (YAML). Without it and without --target, the built-in suite runs against
+    /// the embedded mock fleet.
+    file: Option<PathBuf>,
+    /// With a file: run only this scenario.
     #[arg(long)]
-    target: String,
+    scenario: Option<String>,
+    /// With a file: the target name to run against. Without: the base URL of an
+    /// OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000 (several, comma-separated, are
+    /// served in turn).
+    #[arg(long)]
+    target: Option<String>,
+    /// With a file: replace every target's URL with this one (e.g. a port-forward).
+    #[arg(long)]
+    url: Option<String>,
+    /// Multiply every duration of the file by this factor (e.g. 0.1 for a quick try).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
     /// Model to ask for.
     #[arg(long, default_value = "mock-model")]
     model: String,
@@ -51,7 +67,7 @@ pub struct RunArgs {
     /// Output tokens per request (forced with max_tokens + ignore_eos + min_tokens); same forms.
     #[arg(long, default_value = "64")]
     output_tokens: String,
-    /// Write one JSON line per request to DIR/requests.jsonl as the run goes.
+    /// Write one JSON line per request to DIR/requests-*.jsonl as the run goes.
     #[arg(long)]
     log_requests: bool,
     /// Stream with SSE (default) or not.
@@ -66,7 +82,7 @@ pub struct RunArgs {
     /// Seed of the schedule and prompts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Where report.json goes (default results/<unix time>/).
+    /// Where report.json and report.md go (default results/<UTC time>/).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Total timeout per request.
@@ -97,92 +113,44 @@ pub struct RunArgs {
     /// HTTP/2 (prior knowledge) instead of HTTP/1.1.
     #[arg(long)]
     http2: bool,
+    /// Pass/fail rule on the results (repeatable), e.g. "ttft.p95 < 500ms"; a failure exits 99.
+    #[arg(long = "threshold")]
+    thresholds: Vec<String>,
 }
 
-/// Parses a length: `N`, `uniform:MIN:MAX`, `normal:MEAN:SD:MIN:MAX`, `lognormal:MEDIAN:SIGMA:MIN:MAX`.
-pub fn parse_dist(s: &str) -> anyhow::Result<LengthDist> {
-    let parts: Vec<&str> = s.split(':').map(str::trim).collect();
-    let n = |i: usize| -> anyhow::Result<f64> {
-        let p = parts
-            .get(i)
-            .with_context(|| format!("`{s}` has too few fields"))?;
-        p.parse::<f64>()
-            .with_context(|| format!("`{p}` in `{s}` is not a number"))
-    };
-    let u = |i: usize| -> anyhow::Result<usize> {
-        let v = n(i)?;
-        anyhow::ensure!(
-            v >= 0.0 && v.fract() == 0.0,
-            "`{v}` in `{s}` is not a whole number ≥ 0"
-        );
-        Ok(v as usize)
-    };
-    let d = match parts[0] {
-        "uniform" if parts.len() == 3 => LengthDist::Uniform {
-            min: u(1)?,
-            max: u(2)?,
-        },
-        "normal" if parts.len() == 5 => LengthDist::Normal {
-            mean: n(1)?,
-            stddev: n(2)?,
-            min: u(3)?,
-            max: u(4)?,
-        },
-        "lognormal" if parts.len() == 5 => LengthDist::Lognormal {
-            median: n(1)?,
-            sigma: n(2)?,
-            min: u(3)?,
-            max: u(4)?,
-        },
-        _ if parts.len() == 1 => LengthDist::Fixed { value: u(0)? },
-        _ => bail!(
-            "`{s}` is not N, uniform:MIN:MAX, normal:MEAN:SD:MIN:MAX or lognormal:MEDIAN:SIGMA:MIN:MAX"
-        ),
-    };
-    d.validate().map_err(|e| anyhow::anyhow!("`{s}`: {e}"))?;
-    Ok(d)
-}
-
-/// Parses `30s`, `2m`, `500ms`, `1h`, or plain seconds.
+/// Reads a duration flag.
 pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
-    let s = s.trim();
-    let (num, mul) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("`{s}` is not a duration (e.g. 30s, 2m, 500ms)"))?;
-    if !v.is_finite() || v < 0.0 {
-        bail!("`{s}` is not a duration ≥ 0");
-    }
-    Ok(Duration::from_secs_f64(v * mul))
+    Ok(parse_dur(s)?)
 }
 
-/// Runs the load; returns the process exit code (0 done, 130 interrupted).
-pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
+/// Reads a token-length flag.
+pub fn parse_dist(s: &str) -> anyhow::Result<LengthDist> {
+    Ok(LengthDist::parse(s)?)
+}
+
+/// The one scenario the ad-hoc flags describe, against `url`.
+fn adhoc(a: &RunArgs, url: &str) -> anyhow::Result<Config> {
     let api = match a.api.as_str() {
-        "chat" => Api::Chat,
-        "completions" => Api::Completions,
+        "chat" => ApiKind::Chat,
+        "completions" => ApiKind::Completions,
         other => bail!("--api must be chat or completions, not `{other}`"),
     };
     let arrival = match a.arrival.as_str() {
-        "constant" => Arrival::Constant,
-        "poisson" => Arrival::Poisson,
+        "constant" => ArrivalKind::Constant,
+        "poisson" => ArrivalKind::Poisson,
         other => bail!("--arrival must be constant or poisson, not `{other}`"),
     };
     let load = match (a.rate, a.concurrency) {
-        (Some(r), None) if r.is_finite() && r > 0.0 => Load::Open { rate: r, arrival },
+        (Some(r), None) if r.is_finite() && r > 0.0 => Load {
+            rate: Some(Loc::new(r)),
+            arrival: Some(arrival),
+            ..Load::default()
+        },
         (Some(r), None) => bail!("--rate must be a positive number, got {r}"),
-        (None, Some(c)) if c > 0 => Load::Closed { concurrency: c },
+        (None, Some(c)) if c > 0 => Load {
+            concurrency: Some(Loc::new(c as i64)),
+            ..Load::default()
+        },
         (None, Some(_)) => bail!("--concurrency must be at least 1"),
         _ => bail!("give --rate R (open loop) or --concurrency C (closed loop)"),
     };
@@ -195,83 +163,168 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
     if duration.is_none() && a.requests.is_none() {
         bail!("give --duration (e.g. 30s) or --requests N");
     }
-    let prompt_dist = parse_dist(&a.prompt_tokens).context("--prompt-tokens")?;
-    let output_dist = parse_dist(&a.output_tokens).context("--output-tokens")?;
-    if output_dist.sample(&mut Xoshiro256PlusPlus::seed_from_u64(0)) == 0
-        && matches!(output_dist, LengthDist::Fixed { .. })
-    {
+    let prompt = parse_dist(&a.prompt_tokens).context("--prompt-tokens")?;
+    let output = parse_dist(&a.output_tokens).context("--output-tokens")?;
+    if output == (LengthDist::Fixed { value: 0 }) {
         bail!("--output-tokens must be at least 1");
     }
-    let mut cfg = ClientConfig::new(&a.target);
-    cfg.api = api;
-    cfg.http2 = a.http2;
-    cfg.total_timeout = parse_duration(&a.timeout).context("--timeout")?;
-    cfg.ttft_timeout = parse_duration(&a.ttft_timeout).context("--ttft-timeout")?;
-    if let Some(var) = &a.api_key_env {
-        let key = std::env::var(var)
-            .with_context(|| format!("--api-key-env: environment variable {var} is not set"))?;
-        cfg.api_key = Some(key);
-    }
+    let mut headers = std::collections::BTreeMap::new();
     for h in &a.headers {
         let (name, value) = h
             .split_once(':')
             .with_context(|| format!("--header `{h}` is not `Name: value`"))?;
-        let name = HeaderName::try_from(name.trim())
-            .with_context(|| format!("--header: bad name `{}`", name.trim()))?;
-        let value = HeaderValue::try_from(value.trim())
-            .with_context(|| format!("--header {name}: bad value"))?;
-        cfg.headers.push((name, value));
+        headers.insert(name.trim().to_string(), value.trim().to_string());
     }
-    let client = Client::new(&cfg)?;
-    let stream = !a.no_stream;
-    let synth = PromptSynth::new();
-    let (model, seed) = (a.model.clone(), a.seed);
-    let source: engine::Source = Arc::new(move |k| {
-        // Each request's lengths come from its own seeded stream: the same seed, the same run.
-        let mut rng =
-            Xoshiro256PlusPlus::seed_from_u64(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        RequestSpec {
-            model: model.clone(),
-            prompt: synth.prompt(
-                seed.wrapping_mul(1_000_003).wrapping_add(k),
-                prompt_dist.sample(&mut rng),
-            ),
-            max_tokens: output_dist.sample(&mut rng).max(1),
-            stream,
-            ..Default::default()
-        }
-    });
-    let dir = a.out.clone().unwrap_or_else(|| {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        PathBuf::from(format!("results/{now}"))
-    });
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (log, log_writer) = if a.log_requests {
-        let (l, w) = RequestLog::create(&dir.join("requests.jsonl"))?;
-        (Some(l), Some(w))
-    } else {
-        (None, None)
+    for t in &a.thresholds {
+        inferbench_scenario::threshold::Threshold::parse(t).context("--threshold")?;
+    }
+    let target = Target {
+        name: Loc::new("cli".into()),
+        url: Loc::new(url.to_string()),
+        api_key_env: a.api_key_env.clone(),
+        models: vec![a.model.clone()],
+        headers,
+        api,
+        http2: a.http2,
+        timeout: Some(Dur(parse_duration(&a.timeout).context("--timeout")?)),
+        ttft_timeout: Some(Dur(
+            parse_duration(&a.ttft_timeout).context("--ttft-timeout")?
+        )),
     };
-    let plan = Plan {
+    let scenario = Scenario {
+        name: Loc::new("run".into()),
+        description: None,
+        target: None,
         load,
-        duration,
+        duration: duration.map(|d| Loc::new(Dur(d))),
         requests: a.requests,
-        warmup: parse_duration(&a.warmup).context("--warmup")?,
-        max_in_flight: a.max_in_flight.max(1),
-        seed: a.seed,
-        log,
-        slo: None,
-        retry: Retry {
-            attempts: a.retries,
-            backoff: parse_duration(&a.retry_backoff).context("--retry-backoff")?,
+        warmup: Some(Dur(parse_duration(&a.warmup).context("--warmup")?)),
+        workload: Workload {
+            prompt_tokens: Some(Tokens(prompt)),
+            output_tokens: Some(Tokens(output)),
+            stream: Some(!a.no_stream),
+            models: vec![Weighted {
+                name: a.model.clone(),
+                weight: None,
+            }],
+            ..Workload::default()
         },
+        slo: None,
+        thresholds: a.thresholds.iter().map(|t| Loc::new(t.clone())).collect(),
+        seed: Some(a.seed),
+        max_in_flight: Some(a.max_in_flight.max(1) as u64),
+        retries: Some(a.retries),
+        retry_backoff: Some(Dur(
+            parse_duration(&a.retry_backoff).context("--retry-backoff")?
+        )),
     };
-    let load = plan.load.clone();
-    let live = Arc::new(Live::default());
+    Ok(Config {
+        file: ConfigFile {
+            targets: vec![target],
+            scenarios: vec![scenario],
+            suite: Vec::new(),
+        },
+        origin: "command line".into(),
+        text: String::new(),
+    })
+}
 
+/// `results/<UTC date>T<time>Z`, unique within the second.
+fn default_dir() -> PathBuf {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let base = format!(
+        "results/{y:04}-{m:02}-{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    let mut dir = PathBuf::from(&base);
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = PathBuf::from(format!("{base}-{n}"));
+    }
+    dir
+}
+
+/// Writes report.json and report.md into `dir`.
+fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
+    let json = dir.join("report.json");
+    std::fs::write(&json, serde_json::to_string_pretty(report)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
+    let md = dir.join("report.md");
+    std::fs::write(&md, inferbench_results::markdown::render(report))
+        .with_context(|| format!("cannot write {}", md.display()))?;
+    Ok(())
+}
+
+/// Runs; returns the exit code (0 pass, 99 a threshold or SLO failed, 130 interrupted).
+pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
+    if !(a.scale.is_finite() && a.scale > 0.0) {
+        bail!("--scale must be a number > 0, got {}", a.scale);
+    }
+    let (config, opts_target, url_override, label) = match (&a.file, &a.target) {
+        (Some(file), target) => (
+            Config::load(file)?,
+            target.clone(),
+            a.url.clone(),
+            file.display().to_string(),
+        ),
+        (None, Some(url)) => (adhoc(&a, url)?, None, None, "command line".to_string()),
+        (None, None) => (
+            Config::parse(inferbench_scenario::BUILTIN_SUITE, "built-in suite")?,
+            None,
+            a.url.clone(),
+            "embedded".to_string(),
+        ),
+    };
+    let dir = a.out.clone().unwrap_or_else(default_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let opts = Options {
+        scale: a.scale,
+        url_override,
+        only_scenario: a.scenario.clone(),
+        only_target: opts_target,
+        log_dir: a.log_requests.then(|| dir.clone()),
+        progress: true,
+        config_label: Some(label.clone()),
+    };
+    // Fail fast on an unreachable target: one connection attempt per URL before any load.
+    for t in &config.file.targets {
+        let urls = opts
+            .url_override
+            .clone()
+            .unwrap_or_else(|| t.url.value.clone());
+        if urls == "embedded" {
+            continue;
+        }
+        if opts.only_target.as_deref().is_some_and(|n| n != *t.name) {
+            continue;
+        }
+        for u in urls.split(',') {
+            preflight(u.trim()).await?;
+        }
+    }
+    if label == "embedded" {
+        eprintln!(
+            "inferbench: no target given: running the built-in suite (about 90 s) against an embedded mock fleet.\n\
+             Your own endpoint: inferbench run --target http://HOST:PORT --rate 10 --duration 30s, or a scenario file (see examples/)."
+        );
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Registered now, before any load: a Ctrl-C at any point writes a partial report.
     let ctrl_c = crate::mock_cmd::Signals::install()?;
@@ -280,170 +333,74 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         let _ = stop_tx.send(true);
         true
     });
-    // Fail fast on an unreachable target: one connection attempt before the load starts.
-    preflight(&a.target).await?;
-    let started_unix_s = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let progress = spawn_progress(live.clone(), duration, a.requests);
-    let out = engine::run(client, source, plan, live, stop_rx, Duration::from_secs(5)).await;
-    progress.abort();
-    let _ = progress.await;
-    // The engine has dropped its log senders: wait for every line to reach the disk.
-    let log_dropped = match log_writer {
-        Some(w) => w.finish()?.1,
-        None => 0,
-    };
+    let dir2 = dir.clone();
+    let report = runner::run_suite(&config, &opts, stop_rx, |so_far, last| {
+        print_scenario(last);
+        // Keep the files current: a crash later still leaves what completed.
+        let _ = write_reports(&dir2, so_far);
+    })
+    .await?;
     let interrupted = signal.is_finished() && signal.await.unwrap_or(false);
-    let r = out.recorded;
-    let mut result = RunResult {
-        schema_version: SCHEMA_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_unix_s,
-        duration_s: out.measured_s,
-        target: redact(&a.target),
-        load: match load {
-            Load::Open { rate, arrival } => format!("rate {rate}/s {arrival:?}").to_lowercase(),
-            Load::Closed { concurrency } => format!("concurrency {concurrency}"),
-            _ => "stages".to_string(),
-        },
-        target_rate: match load {
-            Load::Open { rate, .. } => Some(rate),
-            _ => None,
-        },
-        partial: out.stopped || interrupted,
-        total: r.total,
-        by_model: r.by_model,
-        by_endpoint: r.by_endpoint,
-        misrouted: r.misrouted,
-        client: r.client,
-        warnings: Vec::new(),
-    };
-    let lag = result.client.dispatch_lag.summary();
-    if matches!(load, Load::Open { .. }) && lag.p99_us > 1000 {
-        result.warnings.push(format!(
-            "the client fell behind its schedule: dispatch lag p99 {:.2} ms (latencies from the planned instant include it)",
-            lag.p99_us as f64 / 1000.0
-        ));
-    }
-    if result.client.retries > 0 {
-        result.warnings.push(format!(
-            "{} retries were made (latencies count from each request's first attempt)",
-            result.client.retries
-        ));
-    }
-    if result.client.dropped > 0 {
-        result.warnings.push(format!(
-            "{} arrivals were dropped at the in-flight cap",
-            result.client.dropped
-        ));
-    }
-    if log_dropped > 0 {
-        result.warnings.push(format!(
-            "{log_dropped} request-log lines were dropped (the disk did not keep up)"
-        ));
-    }
-    let path = dir.join("report.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&result)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    print_summary(&result);
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stdout(), "report: {}", path.display());
-    Ok(if interrupted { 130 } else { 0 })
-}
-
-/// A live line on stderr (only when it is a terminal): elapsed, sent, done, errors, rate, in flight.
-fn spawn_progress(
-    live: Arc<Live>,
-    duration: Option<Duration>,
-    requests: Option<u64>,
-) -> tokio::task::JoinHandle<()> {
-    use std::sync::atomic::Ordering;
-    let bar = match (duration, requests) {
-        (_, Some(n)) => indicatif::ProgressBar::new(n),
-        (Some(d), None) => indicatif::ProgressBar::new(d.as_secs().max(1)),
-        (None, None) => indicatif::ProgressBar::no_length(),
-    };
-    let by_time = requests.is_none();
-    let style = indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {msg}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style.progress_chars("=> "));
-    tokio::spawn(async move {
-        let start = tokio::time::Instant::now();
-        let mut last = (start, 0u64);
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        struct Clear(indicatif::ProgressBar);
-        impl Drop for Clear {
-            fn drop(&mut self) {
-                self.0.finish_and_clear();
-            }
-        }
-        let guard = Clear(bar);
-        loop {
-            tick.tick().await;
-            let now = tokio::time::Instant::now();
-            let done = live.done.load(Ordering::Relaxed);
-            let rate = (done - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
-            last = (now, done);
-            guard.0.set_position(if by_time {
-                (now - start).as_secs()
-            } else {
-                live.sent.load(Ordering::Relaxed)
-            });
-            guard.0.set_message(format!(
-                "sent {} done {} errors {} · {:.0} req/s · in flight {}",
-                live.sent.load(Ordering::Relaxed),
-                done,
-                live.errors.load(Ordering::Relaxed),
-                rate,
-                live.in_flight.load(Ordering::Relaxed)
-            ));
-        }
+    let mut report = report;
+    report.partial |= interrupted;
+    write_reports(&dir, &report)?;
+    print_verdict(&report, &dir);
+    Ok(if interrupted {
+        130
+    } else if !report.passed() {
+        EXIT_THRESHOLDS
+    } else {
+        0
     })
 }
 
-async fn preflight(target: &str) -> anyhow::Result<()> {
-    let uri: http::Uri = target
-        .parse()
-        .with_context(|| format!("--target `{target}` is not a URL"))?;
-    let host = uri
-        .host()
-        .with_context(|| format!("--target `{target}` has no host"))?;
-    let port = uri.port_u16().unwrap_or(80);
-    match tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect((host, port)),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => bail!("cannot connect to {host}:{port} ({}): {e}", redact(target)),
-        Err(_) => bail!(
-            "cannot connect to {host}:{port} ({}): no answer in 5 s",
-            redact(target)
-        ),
-    }
+/// Writes to stdout; a closed stdout (e.g. piped to `head`) is not an error.
+fn out(s: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(s.as_bytes());
 }
 
-/// The URL without any `user:password@`.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
-    }
-}
-
-/// Writes the console summary; a closed stdout (e.g. piped to `head`) is not an error.
-fn print_summary(r: &RunResult) {
+fn print_verdict(r: &Report, dir: &std::path::Path) {
     use std::fmt::Write as _;
     let mut o = String::new();
+    let failed: Vec<&str> = r
+        .scenarios
+        .iter()
+        .filter(|s| !s.passed)
+        .map(|s| s.name.as_str())
+        .collect();
+    let _ = writeln!(
+        o,
+        "\n{} scenario run(s){}: {}",
+        r.scenarios.len(),
+        if r.partial {
+            " (PARTIAL: interrupted)"
+        } else {
+            ""
+        },
+        if failed.is_empty() {
+            "all passed".to_string()
+        } else {
+            format!("FAILED: {}", failed.join(", "))
+        }
+    );
+    let _ = writeln!(o, "report: {}", dir.join("report.json").display());
+    let _ = writeln!(o, "summary: {}", dir.join("report.md").display());
+    out(&o);
+}
+
+/// The console summary of one scenario.
+fn print_scenario(s: &ScenarioReport) {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let r = &s.total;
     let c = &r.total.counts;
     let _ = writeln!(
         o,
-        "\ninferbench run: {} against {}{}",
-        r.load,
-        r.target,
+        "\n== {} ({}) against {}{}",
+        s.name,
+        s.kind,
+        s.url,
         if r.partial {
             "  (PARTIAL: interrupted)"
         } else {
@@ -463,6 +420,30 @@ fn print_summary(r: &RunResult) {
         c.output_tokens as f64 / r.duration_s.max(1e-9),
         r.duration_s
     );
+    let ms = |v: u64| v as f64 / 1000.0;
+    if s.stages.len() > 1 {
+        let _ = writeln!(
+            o,
+            "{:<16} {:<22} {:>7} {:>6} {:>8} {:>9} {:>9} {:>9} {:>8}",
+            "stage", "load", "req", "err", "req/s", "TTFT p50", "TTFT p95", "e2e p95", "ITL p50"
+        );
+        for st in &s.stages {
+            let g = &st.result.total;
+            let _ = writeln!(
+                o,
+                "{:<16} {:<22} {:>7} {:>6} {:>8.2} {:>9.3} {:>9.3} {:>9.3} {:>8.3}",
+                st.name,
+                st.result.load,
+                g.counts.requests,
+                g.counts.failed(),
+                st.result.achieved_rate(),
+                ms(g.latency.ttft.summary().p50_us),
+                ms(g.latency.ttft.summary().p95_us),
+                ms(g.latency.e2e.summary().p95_us),
+                ms(g.latency.itl.summary().p50_us),
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "{:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -480,7 +461,6 @@ fn print_summary(r: &RunResult) {
         ("dispatch lag", &r.client.dispatch_lag),
     ] {
         let s = h.summary();
-        let ms = |v: u64| v as f64 / 1000.0;
         let _ = writeln!(
             o,
             "{:<22} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
@@ -503,13 +483,19 @@ fn print_summary(r: &RunResult) {
             "model {m}: {} requests, {} ok, TTFT p50 {:.3} ms p99 {:.3} ms, output {:.0} tok/s",
             g.counts.requests,
             g.counts.ok,
-            t.p50_us as f64 / 1000.0,
-            t.p99_us as f64 / 1000.0,
+            ms(t.p50_us),
+            ms(t.p99_us),
             g.counts.output_tokens as f64 / r.duration_s.max(1e-9)
         );
     }
     if r.misrouted > 0 {
-        let _ = writeln!(o, "misrouted (served by another model): {}", r.misrouted);
+        let _ = writeln!(
+            o,
+            "misrouted (served by another model): {} of {} ({:.2}% routing accuracy)",
+            r.misrouted,
+            c.requests,
+            100.0 - r.misrouted as f64 * 100.0 / c.requests.max(1) as f64
+        );
     }
     if r.by_endpoint.len() > 1 {
         for (e, g) in &r.by_endpoint {
@@ -520,6 +506,47 @@ fn print_summary(r: &RunResult) {
                 g.counts.requests
             );
         }
+    }
+    if let Some(b) = &s.breaking_point {
+        let _ = writeln!(
+            o,
+            "breaking point: {} (last passing rate {})",
+            b.breaking_rate
+                .map_or("not reached".to_string(), |r| format!("{r} req/s")),
+            b.last_passing_rate
+                .map_or("none".to_string(), |r| format!("{r} req/s"))
+        );
+        for f in &b.failed {
+            let _ = writeln!(o, "  broke: {} (measured {})", f.rule, f.measured);
+        }
+    }
+    if let Some(slo) = &s.slo {
+        let _ = writeln!(
+            o,
+            "SLO p{}: {} · goodput {:.2} req/s ({:.1}% of requests met every limit)",
+            slo.percentile,
+            if slo.passed { "pass" } else { "FAIL" },
+            slo.goodput_rps,
+            slo.good_fraction * 100.0
+        );
+        for ch in &slo.checks {
+            let _ = writeln!(
+                o,
+                "  {} {} (measured {})",
+                if ch.passed { "✓" } else { "✗" },
+                ch.rule,
+                ch.measured
+            );
+        }
+    }
+    for ch in &s.thresholds {
+        let _ = writeln!(
+            o,
+            "threshold {} {} (measured {})",
+            if ch.passed { "✓" } else { "✗" },
+            ch.rule,
+            ch.measured
+        );
     }
     let _ = writeln!(
         o,
@@ -533,8 +560,28 @@ fn print_summary(r: &RunResult) {
     for w in &r.warnings {
         let _ = writeln!(o, "warning: {w}");
     }
-    use std::io::Write as _;
-    let _ = std::io::stdout().write_all(o.as_bytes());
+    out(&o);
+}
+
+async fn preflight(target: &str) -> anyhow::Result<()> {
+    let shown = runner::redact(target);
+    let uri: http::Uri = target
+        .parse()
+        .with_context(|| format!("target `{shown}` is not a URL"))?;
+    let host = uri
+        .host()
+        .with_context(|| format!("target `{shown}` has no host"))?;
+    let port = uri.port_u16().unwrap_or(80);
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => bail!("cannot connect to {host}:{port} ({shown}): {e}"),
+        Err(_) => bail!("cannot connect to {host}:{port} ({shown}): no answer in 5 s"),
+    }
 }
 
 #[cfg(test)]
@@ -549,7 +596,10 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
-        assert_eq!(redact("http://u:secret@host:80/x"), "http://host:80/x");
+        assert_eq!(
+            runner::redact("http://u:secret@host:80/x"),
+            "http://host:80/x"
+        );
         assert_eq!(parse_dist("64").unwrap(), LengthDist::Fixed { value: 64 });
         assert_eq!(
             parse_dist("uniform:10:20").unwrap(),

@@ -150,12 +150,18 @@ fn run_writes_a_report_and_ctrl_c_leaves_a_partial_one() {
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("a/report.json")).unwrap()).unwrap();
-    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["schema_version"], 2);
     assert_eq!(report["partial"], false);
-    assert_eq!(report["total"]["counts"]["ok"], 10);
-    assert_eq!(report["total"]["counts"]["output_tokens"], 80);
+    let total = &report["scenarios"][0]["total"]["total"];
+    assert_eq!(total["counts"]["ok"], 10);
+    assert_eq!(total["counts"]["output_tokens"], 80);
+    assert!(
+        std::fs::read_to_string(dir.join("a/report.md"))
+            .unwrap()
+            .contains("| run | cli | rate | 10 |")
+    );
     assert_eq!(
-        std::fs::read_to_string(dir.join("a/requests.jsonl"))
+        std::fs::read_to_string(dir.join("a/requests-run-steady.jsonl"))
             .unwrap()
             .lines()
             .count(),
@@ -192,7 +198,12 @@ fn run_writes_a_report_and_ctrl_c_leaves_a_partial_one() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("b/report.json")).unwrap()).unwrap();
     assert_eq!(report["partial"], true);
-    assert!(report["total"]["counts"]["ok"].as_u64().unwrap() >= 5);
+    assert!(
+        report["scenarios"][0]["total"]["total"]["counts"]["ok"]
+            .as_u64()
+            .unwrap()
+            >= 5
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

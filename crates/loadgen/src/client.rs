@@ -6,6 +6,8 @@
 //! that most likely caused them: the client (us), the gateway in front, or the model server.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -207,7 +209,8 @@ impl Outcome {
 #[derive(Clone)]
 pub struct Client {
     http: HyperClient<HttpConnector, Full<Bytes>>,
-    uri: Uri,
+    uris: Arc<[Uri]>,
+    next: Arc<AtomicUsize>,
     api: Api,
     headers: HeaderMap,
     ttft_timeout: Duration,
@@ -218,7 +221,7 @@ impl std::fmt::Debug for Client {
     // The headers may hold the API key: never print them.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("uri", &self.uri)
+            .field("uris", &self.uris)
             .field("api", &self.api)
             .finish_non_exhaustive()
     }
@@ -234,37 +237,24 @@ const ENDPOINT_HEADERS: [&str; 3] = [
 impl Client {
     /// A client for `cfg`; fails on an unusable URL or key.
     pub fn new(cfg: &ClientConfig) -> Result<Self, ClientError> {
-        let base = cfg.target.trim_end_matches('/');
-        let base = base.strip_suffix("/v1").unwrap_or(base);
         let path = match cfg.api {
             Api::Chat => "/v1/chat/completions",
             Api::Completions => "/v1/completions",
         };
-        let uri: Uri = format!("{base}{path}")
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| ClientError::BadTarget {
-                url: cfg.target.clone(),
-                why: e.to_string(),
-            })?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(ClientError::BadTarget {
-                    url: cfg.target.clone(),
-                    why: "https is not supported yet".into(),
-                });
-            }
-            _ => {
-                return Err(ClientError::BadTarget {
-                    url: cfg.target.clone(),
-                    why: "it must start with http://".into(),
-                });
-            }
+        // Several base URLs, comma-separated, are served in turn (the client spreads the load).
+        let mut uris = Vec::new();
+        for one in cfg
+            .target
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            uris.push(endpoint_uri(one, path)?);
         }
-        if uri.host().is_none() {
+        if uris.is_empty() {
             return Err(ClientError::BadTarget {
                 url: cfg.target.clone(),
-                why: "it has no host".into(),
+                why: "it is empty".into(),
             });
         }
         let mut headers = HeaderMap::new();
@@ -290,7 +280,8 @@ impl Client {
             .build(connector);
         Ok(Self {
             http,
-            uri,
+            uris: uris.into(),
+            next: Arc::new(AtomicUsize::new(0)),
             api: cfg.api,
             headers,
             ttft_timeout: cfg.ttft_timeout,
@@ -346,7 +337,8 @@ impl Client {
         let ttft_deadline = sent + self.ttft_timeout.min(self.total_timeout);
         let mut req = http::Request::new(Full::new(body));
         *req.method_mut() = http::Method::POST;
-        *req.uri_mut() = self.uri.clone();
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.uris.len();
+        *req.uri_mut() = self.uris[i].clone();
         *req.headers_mut() = self.headers.clone();
         let resp = match tokio::time::timeout_at(ttft_deadline, self.http.request(req)).await {
             Err(_) => {
@@ -567,6 +559,28 @@ impl Client {
         }
         out
     }
+}
+
+/// The completion URI under base URL `target`.
+fn endpoint_uri(target: &str, path: &str) -> Result<Uri, ClientError> {
+    let base = target.trim_end_matches('/');
+    let base = base.strip_suffix("/v1").unwrap_or(base);
+    let bad = |why: &str| ClientError::BadTarget {
+        url: target.to_string(),
+        why: why.to_string(),
+    };
+    let uri: Uri = format!("{base}{path}")
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => return Err(bad("https is not supported yet")),
+        _ => return Err(bad("it must start with http://")),
+    }
+    if uri.host().is_none() {
+        return Err(bad("it has no host"));
+    }
+    Ok(uri)
 }
 
 fn fail(mut out: Outcome, kind: ErrorKind, side: Side) -> Outcome {

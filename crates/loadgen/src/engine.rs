@@ -532,9 +532,28 @@ pub async fn run(
     }
 }
 
-/// CPU seconds (user + system) used by this process so far (Linux; 0 elsewhere).
+/// Threads that are not the client's: an in-process mock fleet's runtime (see
+/// `inferbench-scenario`'s embedded fleet). Their CPU is left out of the client's figure.
+pub const NOT_CLIENT_THREAD_PREFIX: &str = "ib-server";
+
+/// CPU seconds (user + system) used by this process so far, leaving out threads whose name
+/// starts with [`NOT_CLIENT_THREAD_PREFIX`] (Linux; 0 elsewhere).
 pub fn process_cpu_s() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let total = stat_cpu_s(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default());
+    let mut others = 0.0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.starts_with(NOT_CLIENT_THREAD_PREFIX) {
+                others +=
+                    stat_cpu_s(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default());
+            }
+        }
+    }
+    (total - others).max(0.0)
+}
+
+fn stat_cpu_s(s: &str) -> f64 {
     let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);

@@ -90,7 +90,8 @@ impl Recorded {
                         l.ttft_from_planned
                             .record(us(ft.saturating_duration_since(planned)));
                         let n = o.output_tokens();
-                        if n > 1 {
+                        // TPOT needs the decode phase to be seen: streamed answers only.
+                        if n > 1 && !o.token_events.is_empty() {
                             l.tpot.record(us((o.end - ft) / (n - 1) as u32));
                         }
                     }

@@ -5,4 +5,6 @@
 #![warn(missing_docs)]
 
 pub mod histogram;
+pub mod markdown;
+pub mod report;
 pub mod run;

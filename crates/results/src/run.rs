@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::histogram::LatencyHistogram;
 
 /// The schema version written into every report; readers refuse others.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Latency histograms of one group of requests, µs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -193,6 +193,26 @@ pub enum ResultError {
 }
 
 impl RunResult {
+    /// A result with nothing recorded yet.
+    pub fn empty(target: &str, load: &str) -> Self {
+        RunResult {
+            schema_version: SCHEMA_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_unix_s: 0,
+            duration_s: 0.0,
+            target: target.to_string(),
+            load: load.to_string(),
+            target_rate: None,
+            partial: false,
+            total: Group::default(),
+            by_model: BTreeMap::new(),
+            by_endpoint: BTreeMap::new(),
+            misrouted: 0,
+            client: ClientHealth::default(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// Reads a report, checking its schema version first.
     pub fn from_json(text: &str) -> Result<Self, ResultError> {
         let v: serde_json::Value =
@@ -279,7 +299,7 @@ mod tests {
         let r = sample(3);
         let text = serde_json::to_string_pretty(&r).unwrap();
         assert_eq!(RunResult::from_json(&text).unwrap(), r);
-        let other = text.replace("\"schema_version\": 1", "\"schema_version\": 99");
+        let other = text.replace("\"schema_version\": 2", "\"schema_version\": 99");
         assert!(
             RunResult::from_json(&other)
                 .unwrap_err()

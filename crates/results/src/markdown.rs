@@ -1,0 +1,218 @@
+//! `report.md`: the report as tables a person reads (and a pull request shows).
+
+use std::fmt::Write;
+
+use crate::report::{Report, ScenarioReport};
+use crate::run::RunResult;
+
+fn ms(us: u64) -> String {
+    format!("{:.1}", us as f64 / 1000.0)
+}
+
+fn rate(r: &RunResult) -> String {
+    format!("{:.2}", r.achieved_rate())
+}
+
+fn error_pct(r: &RunResult) -> String {
+    let c = &r.total.counts;
+    format!(
+        "{:.2}%",
+        c.failed() as f64 * 100.0 / c.requests.max(1) as f64
+    )
+}
+
+/// One table row of headline figures.
+fn row(label: &str, r: &RunResult) -> String {
+    let l = &r.total.latency;
+    let (t, i, p, e) = (
+        l.ttft.summary(),
+        l.itl.summary(),
+        l.tpot.summary(),
+        l.e2e.summary(),
+    );
+    format!(
+        "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+        r.load,
+        r.total.counts.requests,
+        error_pct(r),
+        rate(r),
+        ms(t.p50_us),
+        ms(t.p95_us),
+        ms(t.p99_us),
+        ms(i.p50_us),
+        ms(p.p50_us),
+        ms(e.p50_us),
+        ms(e.p95_us),
+        r.total.counts.output_tokens as f64 / r.duration_s.max(1e-9),
+    )
+}
+
+const HEADER: &str = "| | load | requests | errors | req/s | TTFT p50 ms | TTFT p95 | TTFT p99 | ITL p50 ms | TPOT p50 ms | e2e p50 ms | e2e p95 | output tok/s |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |";
+
+/// Renders the whole report.
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# inferbench report\n");
+    let verdict = if r.passed() { "PASS" } else { "FAIL" };
+    let _ = writeln!(
+        o,
+        "inferbench {} · {} scenario run(s) · **{verdict}**{}\n",
+        r.tool_version,
+        r.scenarios.len(),
+        if r.partial {
+            " · PARTIAL (interrupted)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(o, "## Summary\n");
+    let _ = writeln!(
+        o,
+        "| scenario | target | kind | requests | errors | req/s | TTFT p95 ms | verdict |"
+    );
+    let _ = writeln!(o, "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |");
+    for s in &r.scenarios {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.name,
+            s.target,
+            s.kind,
+            s.total.total.counts.requests,
+            error_pct(&s.total),
+            rate(&s.total),
+            ms(s.total.total.latency.ttft.summary().p95_us),
+            if s.passed { "pass" } else { "**FAIL**" }
+        );
+    }
+    for s in &r.scenarios {
+        scenario(&mut o, s);
+    }
+    o
+}
+
+fn scenario(o: &mut String, s: &ScenarioReport) {
+    let _ = writeln!(
+        o,
+        "\n## {}{}\n",
+        s.name,
+        if s.repeat > 1 {
+            format!(" (repeat {})", s.repeat)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(d) = &s.description {
+        let _ = writeln!(o, "{d}\n");
+    }
+    let _ = writeln!(o, "Target `{}` ({}) · load: {}\n", s.target, s.url, s.kind);
+    let _ = writeln!(o, "{HEADER}");
+    if s.stages.len() > 1 {
+        for st in &s.stages {
+            let _ = writeln!(o, "{}", row(&st.name, &st.result));
+        }
+    }
+    let _ = writeln!(o, "{}", row("**all**", &s.total));
+    if let Some(b) = &s.breaking_point {
+        let _ = writeln!(
+            o,
+            "\n**Breaking point:** {} (last passing rate: {})",
+            b.breaking_rate
+                .map_or("not reached".to_string(), |r| format!("{r} req/s")),
+            b.last_passing_rate
+                .map_or("none".to_string(), |r| format!("{r} req/s"))
+        );
+        for c in &b.failed {
+            let _ = writeln!(o, "- `{}` measured {}", c.rule, c.measured);
+        }
+    }
+    if let Some(slo) = &s.slo {
+        let _ = writeln!(
+            o,
+            "\n**SLO (p{}):** {} · goodput {:.2} req/s ({:.1}% of requests met every limit)",
+            slo.percentile,
+            if slo.passed { "pass" } else { "FAIL" },
+            slo.goodput_rps,
+            slo.good_fraction * 100.0
+        );
+        for c in &slo.checks {
+            let _ = writeln!(
+                o,
+                "- {} `{}` measured {}",
+                if c.passed { "✓" } else { "✗" },
+                c.rule,
+                c.measured
+            );
+        }
+    }
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(o, "\n**Thresholds:**");
+        for c in &s.thresholds {
+            let _ = writeln!(
+                o,
+                "- {} `{}` measured {}",
+                if c.passed { "✓" } else { "✗" },
+                c.rule,
+                c.measured
+            );
+        }
+    }
+    let t = &s.total;
+    if !t.by_model.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n| model | requests | ok | misrouted | TTFT p50 ms | TTFT p95 ms | output tok/s |"
+        );
+        let _ = writeln!(o, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for (m, g) in &t.by_model {
+            let mis = g
+                .counts
+                .errors
+                .get("misrouted/gateway")
+                .copied()
+                .unwrap_or(0);
+            let ts = g.latency.ttft.summary();
+            let _ = writeln!(
+                o,
+                "| {m} | {} | {} | {mis} | {} | {} | {:.0} |",
+                g.counts.requests,
+                g.counts.ok,
+                ms(ts.p50_us),
+                ms(ts.p95_us),
+                g.counts.output_tokens as f64 / t.duration_s.max(1e-9)
+            );
+        }
+    }
+    if t.by_endpoint.len() > 1 {
+        let _ = writeln!(o, "\n| endpoint | requests | share |");
+        let _ = writeln!(o, "| --- | ---: | ---: |");
+        for (e, g) in &t.by_endpoint {
+            let _ = writeln!(
+                o,
+                "| {e} | {} | {:.1}% |",
+                g.counts.requests,
+                g.counts.requests as f64 * 100.0 / t.total.counts.requests.max(1) as f64
+            );
+        }
+    }
+    if !t.total.counts.errors.is_empty() {
+        let _ = writeln!(o, "\n| error (kind/side) | count |\n| --- | ---: |");
+        for (k, v) in &t.total.counts.errors {
+            let _ = writeln!(o, "| {k} | {v} |");
+        }
+    }
+    let lag = t.client.dispatch_lag.summary();
+    let _ = writeln!(
+        o,
+        "\nClient: dispatch lag p50 {} ms, p99 {} ms · late {} · dropped {} · peak in flight {} · {:.3} CPU-s per 1,000 requests",
+        ms(lag.p50_us),
+        ms(lag.p99_us),
+        t.client.late,
+        t.client.dropped,
+        t.client.peak_in_flight,
+        t.client.cpu_s_per_1000()
+    );
+    for w in &t.warnings {
+        let _ = writeln!(o, "\n> warning: {w}");
+    }
+}

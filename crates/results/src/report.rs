@@ -1,0 +1,121 @@
+//! The report of a whole invocation: every scenario run, its stages, and its verdicts. This is
+//! `report.json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::run::{ResultError, RunResult, SCHEMA_VERSION, SloLimits};
+
+/// A report: what ran and what held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// inferbench's version.
+    pub tool_version: String,
+    /// Unix time the invocation started, seconds.
+    pub started_unix_s: u64,
+    /// The scenario file, if one was used (`embedded` for the built-in suite).
+    pub config: Option<String>,
+    /// True if interrupted: what completed is here.
+    pub partial: bool,
+    /// Each scenario run, in order.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// One scenario against one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioReport {
+    /// Scenario name.
+    pub name: String,
+    /// What it tests.
+    pub description: Option<String>,
+    /// Target name.
+    pub target: String,
+    /// Target URL(s), credentials removed.
+    pub url: String,
+    /// Repetition number (1-based).
+    pub repeat: u32,
+    /// The load kind: rate, concurrency, stages, sweep, stress or users.
+    pub kind: String,
+    /// Per stage (or sweep/stress step), in order.
+    pub stages: Vec<StageReport>,
+    /// All measured requests of the scenario.
+    pub total: RunResult,
+    /// The SLO verdict, if the scenario has one.
+    pub slo: Option<SloReport>,
+    /// Threshold verdicts.
+    pub thresholds: Vec<Check>,
+    /// For stress: where it broke.
+    pub breaking_point: Option<BreakingPoint>,
+    /// Every threshold passed (and the SLO, if any).
+    pub passed: bool,
+}
+
+/// One stage or step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageReport {
+    /// Label.
+    pub name: String,
+    /// Its results.
+    pub result: RunResult,
+}
+
+/// A rule and how it came out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// The rule as written.
+    pub rule: String,
+    /// The measured value, in the rule's unit, for people.
+    pub measured: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// SLO verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloReport {
+    /// Percentile that must meet the limits.
+    pub percentile: f64,
+    /// The limits.
+    pub limits: SloLimits,
+    /// One check per limit.
+    pub checks: Vec<Check>,
+    /// Requests per second that met every limit.
+    pub goodput_rps: f64,
+    /// Fraction of completed requests that met every limit.
+    pub good_fraction: f64,
+    /// All checks held.
+    pub passed: bool,
+}
+
+/// Where a stress test broke.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakingPoint {
+    /// Highest rate whose step passed every limit.
+    pub last_passing_rate: Option<f64>,
+    /// First rate whose step failed a limit (none: it never broke up to `max`).
+    pub breaking_rate: Option<f64>,
+    /// The limits that failed at the breaking rate.
+    pub failed: Vec<Check>,
+}
+
+impl Report {
+    /// Parses a report.json, refusing other schema versions with a clear message.
+    pub fn from_json(text: &str) -> Result<Self, ResultError> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ResultError::Parse(e.to_string()))?;
+        let found = v
+            .get("schema_version")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0);
+        if found != u64::from(SCHEMA_VERSION) {
+            return Err(ResultError::Version { found });
+        }
+        serde_json::from_value(v).map_err(|e| ResultError::Parse(e.to_string()))
+    }
+
+    /// Every scenario passed.
+    pub fn passed(&self) -> bool {
+        self.scenarios.iter().all(|s| s.passed)
+    }
+}

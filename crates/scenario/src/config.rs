@@ -1,0 +1,657 @@
+//! The scenario file: `targets:` (where to send), `scenarios:` (what to send, how hard, what
+//! must hold) and `suite:` (which scenarios against which targets). Parsed with serde-saphyr;
+//! every error names the file, the line and the field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+
+use inferbench_workload::dist::LengthDist;
+use inferbench_workload::units::parse_duration;
+
+/// A value with the line it was written on (0 when unknown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loc<T> {
+    /// The value.
+    pub value: T,
+    /// 1-based line in the file; 0 when unknown.
+    pub line: u64,
+}
+
+impl<T> Loc<T> {
+    /// A value not read from a file.
+    pub fn new(value: T) -> Self {
+        Self { value, line: 0 }
+    }
+}
+
+impl<T> std::ops::Deref for Loc<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Loc<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        Ok(Loc {
+            value: s.value,
+            line: s.referenced.line(),
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Loc<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(g)
+    }
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
+
+/// A duration written as `30s`, `2m`, `500ms`, `1h`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            N(f64),
+            S(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::N(v) if v.is_finite() && v >= 0.0 => Ok(Dur(Duration::from_secs_f64(v))),
+            Repr::N(v) => Err(serde::de::Error::custom(format!(
+                "`{v}` is not a duration ≥ 0"
+            ))),
+            Repr::S(s) => parse_duration(&s)
+                .map(Dur)
+                .map_err(|e| serde::de::Error::custom(e.to_string())),
+        }
+    }
+}
+
+impl JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: `30s`, `2m`, `500ms`, `1h`, or a number of seconds.",
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": "^\\s*[0-9.]+\\s*(us|µs|ms|s|m|h)?\\s*$"}
+            ]
+        })
+    }
+}
+
+/// A token count: a number, or a distribution `uniform:MIN:MAX`, `normal:MEAN:SD:MIN:MAX`,
+/// `lognormal:MEDIAN:SIGMA:MIN:MAX`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tokens(pub LengthDist);
+
+impl<'de> Deserialize<'de> for Tokens {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            N(u64),
+            S(String),
+        }
+        let text = match Repr::deserialize(d)? {
+            Repr::N(n) => n.to_string(),
+            Repr::S(s) => s,
+        };
+        LengthDist::parse(&text)
+            .map(Tokens)
+            .map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}
+
+impl JsonSchema for Tokens {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Tokens".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A token count, or a distribution: `uniform:MIN:MAX`, `normal:MEAN:SD:MIN:MAX`, `lognormal:MEDIAN:SIGMA:MIN:MAX`.",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^(uniform|normal|lognormal):"}
+            ]
+        })
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Where requests go.
+    #[serde(default)]
+    pub targets: Vec<Target>,
+    /// What to run.
+    pub scenarios: Vec<Scenario>,
+    /// Which scenarios against which targets; without it, every scenario runs once against its
+    /// target (or the first target).
+    #[serde(default)]
+    pub suite: Vec<SuiteEntry>,
+}
+
+/// Which OpenAI endpoint to call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKind {
+    /// `/v1/chat/completions`.
+    #[default]
+    Chat,
+    /// `/v1/completions`.
+    Completions,
+}
+
+/// A deployment to benchmark.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Name used by scenarios and the suite.
+    pub name: Loc<String>,
+    /// Base URL (`http://host:port`, a trailing `/v1` is fine), or `embedded` to start the
+    /// built-in mock fleet in-process.
+    pub url: Loc<String>,
+    /// Environment variable holding the API key (sent as a Bearer token; never reported).
+    pub api_key_env: Option<String>,
+    /// Models served there; the first is the default model of scenarios that name none.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Endpoint: chat (default) or completions.
+    #[serde(default)]
+    pub api: ApiKind,
+    /// Speak HTTP/2 (prior knowledge).
+    #[serde(default)]
+    pub http2: bool,
+    /// Most time for a whole request (default 600 s).
+    pub timeout: Option<Dur>,
+    /// Most time to the first token (default 60 s).
+    pub ttft_timeout: Option<Dur>,
+}
+
+/// Spacing of open-loop arrivals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ArrivalKind {
+    /// Evenly spaced.
+    #[default]
+    Constant,
+    /// Exponential gaps.
+    Poisson,
+}
+
+/// A test: load, workload, and what must hold.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name.
+    pub name: Loc<String>,
+    /// One line on what it tests.
+    pub description: Option<String>,
+    /// Target name (default: the first target).
+    pub target: Option<Loc<String>>,
+    /// How hard, and how the pressure changes.
+    pub load: Load,
+    /// Measured time for `rate` and `concurrency` loads.
+    pub duration: Option<Loc<Dur>>,
+    /// Or: stop after this many requests.
+    pub requests: Option<u64>,
+    /// Time at the start whose requests are not counted.
+    pub warmup: Option<Dur>,
+    /// What each request looks like.
+    #[serde(default)]
+    pub workload: Workload,
+    /// Service-level objective: per-request limits and the percentile that must meet them.
+    pub slo: Option<Slo>,
+    /// Pass/fail rules on the results, e.g. `ttft.p95 < 500ms`, `error_rate < 1%`; a failed
+    /// one makes the run exit with code 99.
+    #[serde(default)]
+    pub thresholds: Vec<Loc<String>>,
+    /// Seed of arrivals and lengths (default 1).
+    pub seed: Option<u64>,
+    /// Open loop: most requests in flight (default 10,000).
+    pub max_in_flight: Option<u64>,
+    /// Retries of a failed request (default 0).
+    pub retries: Option<u32>,
+    /// Wait before the first retry, doubling at each further one (default 100ms).
+    pub retry_backoff: Option<Dur>,
+}
+
+/// The load: exactly one of `rate`, `concurrency`, `stages`, `sweep`, `stress`, `users`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Open loop at this many requests/s.
+    pub rate: Option<Loc<f64>>,
+    /// Open-loop spacing: constant (default) or poisson.
+    pub arrival: Option<ArrivalKind>,
+    /// Closed loop with this many requests in flight.
+    pub concurrency: Option<Loc<i64>>,
+    /// A sequence of stages (all `rate` or all `concurrency`), each optionally ramping.
+    pub stages: Option<Vec<Stage>>,
+    /// guidellm-style sweep: synchronous, then the maximum throughput, then rates between.
+    pub sweep: Option<Sweep>,
+    /// Step the rate up until a limit breaks; reports the breaking point.
+    pub stress: Option<Stress>,
+    /// Locust-style users ramp: add users at `spawn_rate` per second up to `users`.
+    pub users: Option<Users>,
+}
+
+/// One stage of `stages`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Label in the report (default `stage N`).
+    pub name: Option<String>,
+    /// Length of the stage.
+    pub duration: Loc<Dur>,
+    /// Requests/s (open loop).
+    pub rate: Option<Loc<f64>>,
+    /// Requests in flight (closed loop).
+    pub concurrency: Option<Loc<i64>>,
+    /// Ramp linearly from the previous stage's level (0 before the first) to this one's.
+    #[serde(default)]
+    pub ramp: bool,
+}
+
+/// The sweep load.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    /// Constant rates between the synchronous and the maximum rate (default 5).
+    pub rates: Option<Loc<i64>>,
+    /// Length of each step.
+    pub duration: Loc<Dur>,
+    /// Concurrency of the throughput step (default 256).
+    pub max_concurrency: Option<Loc<i64>>,
+}
+
+/// The stress load.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stress {
+    /// First rate, requests/s.
+    pub start: Loc<f64>,
+    /// Added at each step.
+    pub step: Loc<f64>,
+    /// Length of each step.
+    pub step_duration: Loc<Dur>,
+    /// Highest rate tried.
+    pub max: Loc<f64>,
+    /// Rules every step must pass, e.g. `error_rate < 5%`, `ttft.p95 < 2s`; the first step that
+    /// fails one is the breaking point.
+    pub limits: Vec<Loc<String>>,
+}
+
+/// The users ramp.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Users {
+    /// Users at the top.
+    pub users: Loc<i64>,
+    /// Users added per second.
+    pub spawn_rate: Loc<f64>,
+    /// Time at the top after the ramp.
+    pub duration: Loc<Dur>,
+}
+
+/// Request size presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// ≈100 prompt tokens, 100 output.
+    Small,
+    /// ≈500 prompt tokens, 200 output.
+    Medium,
+    /// ≈2,000 prompt tokens, 300 output.
+    Large,
+    /// 8,192 prompt tokens, 512 output.
+    LongContext,
+}
+
+impl Preset {
+    /// Prompt and output lengths.
+    pub fn lengths(self) -> (LengthDist, LengthDist) {
+        let (p, o) = match self {
+            Preset::Small => ((90, 110), 100),
+            Preset::Medium => ((450, 550), 200),
+            Preset::Large => ((1900, 2100), 300),
+            Preset::LongContext => ((8192, 8192), 512),
+        };
+        let prompt = if p.0 == p.1 {
+            LengthDist::Fixed { value: p.0 }
+        } else {
+            LengthDist::Uniform { min: p.0, max: p.1 }
+        };
+        (prompt, LengthDist::Fixed { value: o })
+    }
+}
+
+/// A name with a weight.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Weighted {
+    /// Model or adapter name.
+    pub name: String,
+    /// Relative weight (default 1).
+    pub weight: Option<Loc<f64>>,
+}
+
+/// N groups × M prompts sharing a P-token prefix per group.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPrefix {
+    /// Groups (distinct prefixes).
+    pub groups: Loc<i64>,
+    /// Distinct prompts per group.
+    pub prompts_per_group: Loc<i64>,
+    /// Tokens of each group's shared prefix (the rest of the prompt follows `prompt_tokens`).
+    pub prefix_tokens: Loc<i64>,
+}
+
+/// Conversations whose history grows.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MultiTurn {
+    /// Turns per conversation (≥ 2).
+    pub turns: Loc<i64>,
+    /// Pause between an answer and the next turn.
+    pub think_time: Option<Dur>,
+}
+
+/// What each request looks like.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Size preset: small, medium, large or long-context (explicit lengths override it).
+    pub preset: Option<Preset>,
+    /// Prompt tokens (default 128).
+    pub prompt_tokens: Option<Tokens>,
+    /// Output tokens, forced with `max_tokens` + `ignore_eos` (default 64).
+    pub output_tokens: Option<Tokens>,
+    /// Stream the answers (default true).
+    pub stream: Option<bool>,
+    /// Fraction of requests that stream (0..1); overrides `stream`.
+    pub stream_ratio: Option<Loc<f64>>,
+    /// Weighted mix of models (default: the target's first model).
+    #[serde(default)]
+    pub models: Vec<Weighted>,
+    /// Weighted mix of LoRA adapters, asked for by name beside `models`.
+    #[serde(default)]
+    pub lora: Vec<Weighted>,
+    /// Prefix-sharing groups (the prefix-cache-aware routing case).
+    pub shared_prefix: Option<SharedPrefix>,
+    /// Prompts from a JSONL file (path relative to this file): each line has `prompt` or
+    /// `messages`, and optionally `max_tokens` and `model`.
+    pub prompts_file: Option<Loc<String>>,
+    /// Multi-turn conversations.
+    pub multi_turn: Option<MultiTurn>,
+}
+
+/// Per-request limits; the scenario passes its SLO when `percentile` of requests meet each.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Most time to first token.
+    pub ttft: Option<Dur>,
+    /// Most time per output token.
+    pub tpot: Option<Dur>,
+    /// Most end-to-end time.
+    pub e2e: Option<Dur>,
+    /// Percentile that must meet the limits (default 95).
+    pub percentile: Option<Loc<f64>>,
+}
+
+/// One line of the suite.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteEntry {
+    /// Scenario name.
+    pub scenario: Loc<String>,
+    /// Target names (default: the scenario's target).
+    #[serde(default)]
+    pub targets: Vec<Loc<String>>,
+    /// Times to run it (default 1).
+    pub repeats: Option<u32>,
+}
+
+/// A configuration that cannot be used: where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// Wrong YAML, a wrong type, an unknown key, or a value that makes no sense.
+    #[error("{file}:{line}: {field}: {message}")]
+    At {
+        /// The file.
+        file: String,
+        /// 1-based line (0 if unknown).
+        line: u64,
+        /// Dotted path of the field, e.g. `scenarios[1].load.rate`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A parsed file with where it came from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file's contents.
+    pub file: ConfigFile,
+    /// Its path (for messages and relative paths).
+    pub origin: String,
+    /// The text (to name fields in later messages).
+    pub text: String,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates `text`; `origin` names it in messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let file: ConfigFile = serde_saphyr::from_str(text).map_err(|e| {
+            let line = e.location().map_or(0, |l| l.line());
+            let message = first_line_of(&e.to_string());
+            ConfigError::At {
+                file: origin.to_string(),
+                line,
+                field: field_at(text, line),
+                message,
+            }
+        })?;
+        let c = Config {
+            file,
+            origin: origin.to_string(),
+            text: text.to_string(),
+        };
+        crate::validate::validate(&c)?;
+        Ok(c)
+    }
+
+    /// An error at `line`, naming the field found there.
+    pub fn error(
+        &self,
+        line: u64,
+        fallback_field: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let found = field_at(&self.text, line);
+        ConfigError::At {
+            file: self.origin.clone(),
+            line,
+            field: if found.is_empty() {
+                fallback_field.to_string()
+            } else {
+                found
+            },
+            message: message.into(),
+        }
+    }
+
+    /// A path in the file resolved against the file's directory.
+    pub fn relative(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        Path::new(&self.origin)
+            .parent()
+            .map_or_else(|| p.to_path_buf(), |d| d.join(p))
+    }
+
+    /// The target called `name`.
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.file.targets.iter().find(|t| *t.name == name)
+    }
+
+    /// The scenario called `name`.
+    pub fn scenario(&self, name: &str) -> Option<&Scenario> {
+        self.file.scenarios.iter().find(|s| *s.name == name)
+    }
+}
+
+/// saphyr's message without its snippet (we print file:line ourselves).
+fn first_line_of(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("-->") && !l.starts_with('|'))
+        .unwrap_or(msg)
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+/// The dotted path of the key on `line` (1-based) of a block-style YAML text, e.g.
+/// `scenarios[1].load.rate`; empty when the line holds no key.
+pub fn field_at(text: &str, line: u64) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if line == 0 || line as usize > lines.len() {
+        return String::new();
+    }
+    // Walk every line up to `line`, keeping a stack of (indent, segment, item index): a
+    // segment is a key, or a sequence item (`index` set).
+    let mut stack: Vec<(usize, String, Option<usize>)> = Vec::new();
+    for raw in lines.iter().take(line as usize) {
+        let content = raw.split(" #").next().unwrap_or("");
+        let trimmed = content.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("---") {
+            continue;
+        }
+        let mut indent = content.len() - trimmed.len();
+        let mut rest = trimmed;
+        // `- ` opens the next item of the sequence at this indent (item 0 of a new one).
+        while let Some(after) = rest
+            .strip_prefix("- ")
+            .or_else(|| (rest == "-").then_some(""))
+        {
+            while stack.last().is_some_and(|(i, _, _)| *i > indent) {
+                stack.pop();
+            }
+            let n = match stack.last() {
+                Some((i, _, Some(n))) if *i == indent => {
+                    let n = n + 1;
+                    stack.pop();
+                    n
+                }
+                _ => 0,
+            };
+            stack.push((indent, format!("[{n}]"), Some(n)));
+            let skipped = rest.len() - after.len();
+            let after_trim = after.trim_start();
+            indent += skipped + (after.len() - after_trim.len());
+            rest = after_trim;
+        }
+        let Some((k, _)) = rest.split_once(':') else {
+            continue;
+        };
+        if k.is_empty() || k.starts_with('{') || k.starts_with('[') {
+            continue;
+        }
+        let k = k.trim().trim_matches('"').trim_matches('\'').to_string();
+        while stack.last().is_some_and(|(i, _, _)| *i >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, k, None));
+    }
+    let mut out = String::new();
+    for (_, seg, _) in &stack {
+        if seg.starts_with('[') {
+            out.push_str(seg);
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_paths_follow_indentation_and_sequences() {
+        let text = "\
+targets:
+  - name: a
+    url: http://x
+scenarios:
+  - name: one
+    load:
+      rate: 5
+  - name: two
+    load:
+      stages:
+        - duration: 1s
+          rate: 3
+        - duration: 2s
+          rate: -1
+    thresholds:
+      - ttft.p95 < 1s
+";
+        assert_eq!(field_at(text, 2), "targets[0].name");
+        assert_eq!(field_at(text, 3), "targets[0].url");
+        assert_eq!(field_at(text, 7), "scenarios[0].load.rate");
+        assert_eq!(field_at(text, 8), "scenarios[1].name");
+        assert_eq!(field_at(text, 12), "scenarios[1].load.stages[0].rate");
+        assert_eq!(field_at(text, 14), "scenarios[1].load.stages[1].rate");
+        assert_eq!(field_at(text, 15), "scenarios[1].thresholds");
+        assert_eq!(field_at(text, 16), "scenarios[1].thresholds[0]");
+        assert_eq!(field_at(text, 0), "");
+    }
+}

@@ -1,0 +1,826 @@
+//! Runs scenarios: each load kind becomes one or more engine runs, whose results become the
+//! scenario's stages, total and verdicts (thresholds, SLO, breaking point).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderName, HeaderValue};
+use inferbench_loadgen::client::{Api, Client, ClientConfig};
+use inferbench_loadgen::engine::{self, Level, Live, Load, Plan, Retry, Source};
+use inferbench_loadgen::log::RequestLog;
+use inferbench_loadgen::recorder::Recorded;
+use inferbench_results::report::{
+    BreakingPoint, Check, Report, ScenarioReport, SloReport, StageReport,
+};
+use inferbench_results::run::{RunResult, SCHEMA_VERSION, SloLimits};
+use inferbench_workload::arrivals::Arrival;
+use tokio::sync::watch;
+
+use crate::config::{ApiKind, ArrivalKind, Config, ConfigError, Scenario, Target};
+use crate::embedded::EmbeddedFleet;
+use crate::threshold::Threshold;
+
+/// How to run a file.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Multiplies every duration (e.g. 0.1 for a quick check); 1 runs as written.
+    pub scale: f64,
+    /// Replaces every target's URL (several, comma-separated, are served in turn).
+    pub url_override: Option<String>,
+    /// Run only this scenario.
+    pub only_scenario: Option<String>,
+    /// Run only against this target.
+    pub only_target: Option<String>,
+    /// Write per-request JSONL logs here.
+    pub log_dir: Option<PathBuf>,
+    /// Print progress to stderr.
+    pub progress: bool,
+    /// Also write the config's path into the report.
+    pub config_label: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            scale: 1.0,
+            url_override: None,
+            only_scenario: None,
+            only_target: None,
+            log_dir: None,
+            progress: false,
+            config_label: None,
+        }
+    }
+}
+
+/// A run that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A scenario or target asked for on the command line does not exist.
+    #[error("{0}")]
+    Select(String),
+    /// The client cannot be built (bad URL, key, header).
+    #[error("target `{target}`: {message}")]
+    Client {
+        /// Target name.
+        target: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The embedded fleet did not start.
+    #[error("cannot start the embedded mock fleet: {0}")]
+    Embedded(String),
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Removes `user:password@` from each URL.
+pub fn redact(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| match (url.find("://"), url.find('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}://{}", &url[..s], &url[at + 1..]),
+            _ => url.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs the suite of `c` (or every scenario once when it has no suite). `on_scenario` gets each
+/// finished scenario (to print it and save progress); a stop ends the run early, with what
+/// completed.
+pub async fn run_suite(
+    c: &Config,
+    opts: &Options,
+    stop: watch::Receiver<bool>,
+    mut on_scenario: impl FnMut(&Report, &ScenarioReport),
+) -> Result<Report, RunError> {
+    // The plan: (scenario, target, repeat).
+    let mut plan: Vec<(&Scenario, &Target, u32)> = Vec::new();
+    let default_target = |s: &Scenario| -> Option<&Target> {
+        match &s.target {
+            Some(t) => c.target(t),
+            None => c.file.targets.first(),
+        }
+    };
+    if c.file.suite.is_empty() {
+        for s in &c.file.scenarios {
+            if let Some(t) = default_target(s) {
+                plan.push((s, t, 1));
+            }
+        }
+    } else {
+        for e in &c.file.suite {
+            let Some(s) = c.scenario(&e.scenario) else {
+                continue;
+            };
+            let targets: Vec<&Target> = if e.targets.is_empty() {
+                default_target(s).into_iter().collect()
+            } else {
+                e.targets.iter().filter_map(|t| c.target(t)).collect()
+            };
+            for t in targets {
+                for rep in 1..=e.repeats.unwrap_or(1).max(1) {
+                    plan.push((s, t, rep));
+                }
+            }
+        }
+    }
+    if let Some(name) = &opts.only_scenario {
+        if c.scenario(name).is_none() {
+            return Err(RunError::Select(format!(
+                "{}: no scenario named `{name}` (defined: {})",
+                c.origin,
+                c.file
+                    .scenarios
+                    .iter()
+                    .map(|s| s.name.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        plan.retain(|(s, _, _)| *s.name == *name);
+        if plan.is_empty()
+            && let Some(s) = c.scenario(name)
+            && let Some(t) = default_target(s)
+        {
+            plan.push((s, t, 1));
+        }
+    }
+    if let Some(name) = &opts.only_target {
+        let Some(t) = c.target(name) else {
+            return Err(RunError::Select(format!(
+                "{}: no target named `{name}`",
+                c.origin
+            )));
+        };
+        // Every planned scenario, once, against that target.
+        let mut seen = Vec::new();
+        plan = plan
+            .into_iter()
+            .filter(|(s, _, rep)| {
+                let fresh = !seen.contains(&s.name.value);
+                seen.push(s.name.value.clone());
+                fresh && *rep == 1
+            })
+            .map(|(s, _, rep)| (s, t, rep))
+            .collect();
+    }
+
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_unix_s: now_unix(),
+        config: opts.config_label.clone().or_else(|| Some(c.origin.clone())),
+        partial: false,
+        scenarios: Vec::new(),
+    };
+    let mut embedded: Option<EmbeddedFleet> = None;
+    for (s, t, rep) in plan {
+        if *stop.borrow() {
+            report.partial = true;
+            break;
+        }
+        let urls = match (&opts.url_override, t.url.value.as_str()) {
+            (Some(u), _) => u.clone(),
+            (None, "embedded") => {
+                if embedded.is_none() {
+                    let fleet = EmbeddedFleet::start(&t.models)
+                        .await
+                        .map_err(RunError::Embedded)?;
+                    embedded = Some(fleet);
+                }
+                embedded
+                    .as_ref()
+                    .map(|f| f.urls().join(","))
+                    .unwrap_or_default()
+            }
+            (None, u) => u.to_string(),
+        };
+        let sr = run_scenario(c, s, t, &urls, rep, opts, stop.clone()).await?;
+        let interrupted = sr.stages.iter().any(|st| st.result.partial);
+        report.scenarios.push(sr);
+        if let Some(last) = report.scenarios.last() {
+            on_scenario(&report, last);
+        }
+        if interrupted {
+            report.partial = true;
+            break;
+        }
+    }
+    if let Some(f) = embedded {
+        f.shutdown().await;
+    }
+    Ok(report)
+}
+
+/// The client for target `t` at `urls`.
+pub fn client_for(t: &Target, urls: &str) -> Result<Client, RunError> {
+    let err = |message: String| RunError::Client {
+        target: t.name.value.clone(),
+        message,
+    };
+    let mut cfg = ClientConfig::new(urls);
+    cfg.api = match t.api {
+        ApiKind::Chat => Api::Chat,
+        ApiKind::Completions => Api::Completions,
+    };
+    cfg.http2 = t.http2;
+    if let Some(d) = t.timeout {
+        cfg.total_timeout = d.0;
+    }
+    if let Some(d) = t.ttft_timeout {
+        cfg.ttft_timeout = d.0;
+    }
+    if let Some(var) = &t.api_key_env {
+        let key = std::env::var(var).map_err(|_| {
+            err(format!(
+                "environment variable {var} (api_key_env) is not set"
+            ))
+        })?;
+        cfg.api_key = Some(key);
+    }
+    for (k, v) in &t.headers {
+        let name =
+            HeaderName::try_from(k.as_str()).map_err(|_| err(format!("bad header name `{k}`")))?;
+        let value = HeaderValue::try_from(v.as_str())
+            .map_err(|_| err(format!("bad value for header {k}")))?;
+        cfg.headers.push((name, value));
+    }
+    Client::new(&cfg).map_err(|e| err(e.to_string()))
+}
+
+/// One engine run: what to label it and what to run.
+struct Step {
+    name: String,
+    load: Load,
+    duration: Option<Duration>,
+    requests: Option<u64>,
+    warmup: Duration,
+    /// Names of the stages inside a staged run.
+    stage_names: Vec<String>,
+}
+
+/// Everything a scenario's engine runs share.
+struct Ctx<'a> {
+    client: Client,
+    source: Source,
+    scenario: &'a Scenario,
+    urls: String,
+    opts: &'a Options,
+    slo: Option<SloLimits>,
+    seed: u64,
+}
+
+fn load_label(load: &Load) -> String {
+    match load {
+        Load::Open { rate, arrival } => {
+            format!(
+                "rate {rate:.2}/s {}",
+                if *arrival == Arrival::Poisson {
+                    "poisson"
+                } else {
+                    "constant"
+                }
+            )
+        }
+        Load::Closed { concurrency } => format!("concurrency {concurrency}"),
+        Load::OpenStages { stages, .. } => format!("{} rate stages", stages.len()),
+        Load::ClosedStages { stages } => format!("{} concurrency stages", stages.len()),
+    }
+}
+
+fn level_label(prefix: &str, l: &Level) -> String {
+    if (l.from - l.to).abs() < 1e-9 {
+        format!("{prefix} {:.2}", l.to)
+    } else {
+        format!("{prefix} {:.2}→{:.2}", l.from, l.to)
+    }
+}
+
+/// Runs one step; returns one result per stage inside it (one for a flat load) and the
+/// result of the whole step.
+async fn run_step(
+    ctx: &Ctx<'_>,
+    step: Step,
+    stop: watch::Receiver<bool>,
+) -> (Vec<StageReport>, RunResult) {
+    let s = ctx.scenario;
+    let (log, writer) = match &ctx.opts.log_dir {
+        Some(dir) => {
+            let name = format!(
+                "requests-{}-{}.jsonl",
+                sanitize(&s.name),
+                sanitize(&step.name)
+            );
+            match RequestLog::create(&dir.join(name)) {
+                Ok((l, w)) => (Some(l), Some(w)),
+                Err(e) => {
+                    eprintln!("warning: no request log: {e}");
+                    (None, None)
+                }
+            }
+        }
+        None => (None, None),
+    };
+    let plan = Plan {
+        load: step.load.clone(),
+        duration: step.duration,
+        requests: step.requests,
+        warmup: step.warmup,
+        max_in_flight: s.max_in_flight.unwrap_or(10_000).max(1) as usize,
+        seed: ctx.seed,
+        log,
+        retry: Retry {
+            attempts: s.retries.unwrap_or(0),
+            backoff: s.retry_backoff.map_or(Duration::from_millis(100), |d| d.0),
+        },
+        slo: ctx.slo,
+    };
+    let live = Arc::new(Live::default());
+    let total_time = match &step.load {
+        Load::OpenStages { stages, .. } | Load::ClosedStages { stages } => {
+            Some(stages.iter().map(|l| l.duration).sum::<Duration>() + step.warmup)
+        }
+        _ => step.duration.map(|d| d + step.warmup),
+    };
+    if ctx.opts.progress {
+        eprintln!(
+            "▶ {} · {} · {}{}",
+            s.name.value,
+            step.name,
+            load_label(&step.load),
+            total_time.map_or(String::new(), |d| format!(" · {:.0} s", d.as_secs_f64()))
+        );
+    }
+    let progress = ctx
+        .opts
+        .progress
+        .then(|| crate::progress::spawn(live.clone(), total_time, step.requests));
+    let started = now_unix();
+    let out = engine::run(
+        ctx.client.clone(),
+        ctx.source.clone(),
+        plan,
+        live,
+        stop,
+        Duration::from_secs(5),
+    )
+    .await;
+    if let Some(p) = progress {
+        p.abort();
+        let _ = p.await;
+    }
+    let log_dropped = match writer {
+        Some(w) => w.finish().map(|x| x.1).unwrap_or(0),
+        None => 0,
+    };
+    let target_rate = match &step.load {
+        Load::Open { rate, .. } => Some(*rate),
+        _ => None,
+    };
+    let make =
+        |name: String, r: Recorded, duration_s: f64, load: String, target_rate: Option<f64>| {
+            let mut result = RunResult::empty(&redact(&ctx.urls), &load);
+            result.started_unix_s = started;
+            result.duration_s = duration_s;
+            result.target_rate = target_rate;
+            result.partial = out.stopped;
+            result.total = r.total;
+            result.by_model = r.by_model;
+            result.by_endpoint = r.by_endpoint;
+            result.misrouted = r.misrouted;
+            result.client = r.client;
+            health_warnings(
+                &mut result,
+                matches!(step.load, Load::Open { .. } | Load::OpenStages { .. }),
+                log_dropped,
+            );
+            StageReport { name, result }
+        };
+    let mut reports = Vec::new();
+    if out.stages.len() > 1 {
+        let levels: Vec<Level> = match &step.load {
+            Load::OpenStages { stages, .. } | Load::ClosedStages { stages } => stages.clone(),
+            _ => Vec::new(),
+        };
+        let open = matches!(step.load, Load::OpenStages { .. });
+        for (i, st) in out.stages.iter().enumerate() {
+            let lv = levels.get(i).copied();
+            let name = step
+                .stage_names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("stage {}", i + 1));
+            let d = lv.map_or(0.0, |l| l.duration.as_secs_f64());
+            let label = lv.map_or(String::new(), |l| {
+                level_label(if open { "rate" } else { "users" }, &l)
+            });
+            let tr = lv
+                .filter(|l| open && (l.from - l.to).abs() < 1e-9)
+                .map(|l| l.to);
+            let mut part: Recorded = st.clone();
+            // CPU is measured for the whole run only.
+            part.client.cpu_seconds = 0.0;
+            part.client.sent = 0;
+            reports.push(make(name, part, d, label, tr));
+        }
+    }
+    let whole = make(
+        step.name.clone(),
+        out.recorded.clone(),
+        out.measured_s,
+        load_label(&step.load),
+        target_rate,
+    );
+    if reports.is_empty() {
+        reports.push(whole.clone());
+    }
+    (reports, whole.result)
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Adds the client-health warnings a reader must see.
+pub fn health_warnings(r: &mut RunResult, open_loop: bool, log_dropped: u64) {
+    let lag = r.client.dispatch_lag.summary();
+    if open_loop && lag.p99_us > 1000 {
+        r.warnings.push(format!(
+            "the client fell behind its schedule: dispatch lag p99 {:.2} ms (latencies from the planned instant include it)",
+            lag.p99_us as f64 / 1000.0
+        ));
+    }
+    if r.client.retries > 0 {
+        r.warnings.push(format!(
+            "{} retries were made (latencies count from each request's first attempt)",
+            r.client.retries
+        ));
+    }
+    if r.client.dropped > 0 {
+        r.warnings.push(format!(
+            "{} arrivals were dropped at the in-flight cap",
+            r.client.dropped
+        ));
+    }
+    if log_dropped > 0 {
+        r.warnings.push(format!(
+            "{log_dropped} request-log lines were dropped (the disk did not keep up)"
+        ));
+    }
+}
+
+/// `d` × `scale`; a non-zero duration stays at least 1 ms.
+fn scaled(d: Duration, scale: f64) -> Duration {
+    if d.is_zero() {
+        return d;
+    }
+    Duration::from_secs_f64((d.as_secs_f64() * scale).max(0.001))
+}
+
+/// Runs scenario `s` against target `t` at `urls`.
+pub async fn run_scenario(
+    c: &Config,
+    s: &Scenario,
+    t: &Target,
+    urls: &str,
+    repeat: u32,
+    opts: &Options,
+    stop: watch::Receiver<bool>,
+) -> Result<ScenarioReport, RunError> {
+    let client = client_for(t, urls)?;
+    let seed = s.seed.unwrap_or(1).wrapping_add(u64::from(repeat) - 1);
+    let source = crate::workload::source(c, s, t, seed)?;
+    let slo = s.slo.as_ref().map(|slo| SloLimits {
+        ttft_us: slo.ttft.map(|d| d.0.as_micros() as u64),
+        tpot_us: slo.tpot.map(|d| d.0.as_micros() as u64),
+        e2e_us: slo.e2e.map(|d| d.0.as_micros() as u64),
+    });
+    let ctx = Ctx {
+        client,
+        source,
+        scenario: s,
+        urls: urls.to_string(),
+        opts,
+        slo,
+        seed,
+    };
+    let sc = opts.scale;
+    let arrival = match s.load.arrival.unwrap_or_default() {
+        ArrivalKind::Constant => Arrival::Constant,
+        ArrivalKind::Poisson => Arrival::Poisson,
+    };
+    let warmup = s.warmup.map_or(Duration::ZERO, |d| scaled(d.0, sc));
+    let duration = s.duration.as_ref().map(|d| scaled(d.value.0, sc));
+    let l = &s.load;
+    let mut stages: Vec<StageReport> = Vec::new();
+    let mut wholes: Vec<RunResult> = Vec::new();
+    let mut breaking_point = None;
+    let kind = if let Some(r) = &l.rate {
+        let step = Step {
+            name: "steady".into(),
+            load: Load::Open {
+                rate: r.value,
+                arrival,
+            },
+            duration,
+            requests: s.requests,
+            warmup,
+            stage_names: Vec::new(),
+        };
+        {
+            let (st, w) = run_step(&ctx, step, stop.clone()).await;
+            stages.extend(st);
+            wholes.push(w);
+        }
+        "rate"
+    } else if let Some(n) = &l.concurrency {
+        let step = Step {
+            name: "steady".into(),
+            load: Load::Closed {
+                concurrency: n.value.max(1) as usize,
+            },
+            duration,
+            requests: s.requests,
+            warmup,
+            stage_names: Vec::new(),
+        };
+        {
+            let (st, w) = run_step(&ctx, step, stop.clone()).await;
+            stages.extend(st);
+            wholes.push(w);
+        }
+        "concurrency"
+    } else if let Some(list) = &l.stages {
+        let open = list.first().is_some_and(|st| st.rate.is_some());
+        let mut prev = 0.0;
+        let mut levels = Vec::new();
+        let mut names = Vec::new();
+        for (i, st) in list.iter().enumerate() {
+            let level = match (&st.rate, &st.concurrency) {
+                (Some(r), _) => r.value,
+                (_, Some(n)) => n.value as f64,
+                _ => 0.0,
+            };
+            levels.push(Level {
+                duration: scaled(st.duration.value.0, sc),
+                from: if st.ramp { prev } else { level },
+                to: level,
+            });
+            names.push(
+                st.name
+                    .clone()
+                    .unwrap_or_else(|| format!("stage {}", i + 1)),
+            );
+            prev = level;
+        }
+        let load = if open {
+            Load::OpenStages {
+                arrival,
+                stages: levels,
+            }
+        } else {
+            Load::ClosedStages { stages: levels }
+        };
+        let step = Step {
+            name: "stages".into(),
+            load,
+            duration: None,
+            requests: s.requests,
+            warmup,
+            stage_names: names,
+        };
+        {
+            let (st, w) = run_step(&ctx, step, stop.clone()).await;
+            stages.extend(st);
+            wholes.push(w);
+        }
+        "stages"
+    } else if let Some(u) = &l.users {
+        let n = u.users.value.max(1) as f64;
+        let ramp = Duration::from_secs_f64(n / u.spawn_rate.value.max(1e-9));
+        let levels = vec![
+            Level {
+                duration: scaled(ramp, sc),
+                from: 0.0,
+                to: n,
+            },
+            Level {
+                duration: scaled(u.duration.value.0, sc),
+                from: n,
+                to: n,
+            },
+        ];
+        let step = Step {
+            name: "users".into(),
+            load: Load::ClosedStages { stages: levels },
+            duration: None,
+            requests: s.requests,
+            warmup,
+            stage_names: vec!["ramp-up".into(), "hold".into()],
+        };
+        {
+            let (st, w) = run_step(&ctx, step, stop.clone()).await;
+            stages.extend(st);
+            wholes.push(w);
+        }
+        "users"
+    } else if let Some(sw) = &l.sweep {
+        let d = scaled(sw.duration.value.0, sc);
+        let flat = |name: String, load: Load| Step {
+            name,
+            load,
+            duration: Some(d),
+            requests: None,
+            warmup,
+            stage_names: Vec::new(),
+        };
+        {
+            let (st, w) = run_step(
+                &ctx,
+                flat("synchronous".into(), Load::Closed { concurrency: 1 }),
+                stop.clone(),
+            )
+            .await;
+            stages.extend(st);
+            wholes.push(w);
+        }
+        let sync_rate = stages.last().map_or(0.0, |st| st.result.achieved_rate());
+        if !*stop.borrow() {
+            let max_c = sw
+                .max_concurrency
+                .as_ref()
+                .map_or(256, |m| m.value.max(1) as usize);
+            let (st, w) = run_step(
+                &ctx,
+                flat("throughput".into(), Load::Closed { concurrency: max_c }),
+                stop.clone(),
+            )
+            .await;
+            stages.extend(st);
+            wholes.push(w);
+        }
+        let max_rate = stages.last().map_or(0.0, |st| st.result.achieved_rate());
+        let k = sw.rates.as_ref().map_or(5, |r| r.value.max(1) as usize);
+        if max_rate > sync_rate && sync_rate > 0.0 {
+            for i in 1..=k {
+                if *stop.borrow() {
+                    break;
+                }
+                let rate = sync_rate + (max_rate - sync_rate) * i as f64 / (k + 1) as f64;
+                let rate = (rate * 100.0).round() / 100.0;
+                let (st, w) = run_step(
+                    &ctx,
+                    flat(format!("rate {rate}"), Load::Open { rate, arrival }),
+                    stop.clone(),
+                )
+                .await;
+                stages.extend(st);
+                wholes.push(w);
+            }
+        }
+        "sweep"
+    } else if let Some(st) = &l.stress {
+        let limits: Vec<Threshold> = st
+            .limits
+            .iter()
+            .filter_map(|t| Threshold::parse(t).ok())
+            .collect();
+        let d = scaled(st.step_duration.value.0, sc);
+        let mut rate = st.start.value;
+        let mut bp = BreakingPoint {
+            last_passing_rate: None,
+            breaking_rate: None,
+            failed: Vec::new(),
+        };
+        while rate <= st.max.value + 1e-9 && !*stop.borrow() {
+            let step = Step {
+                name: format!("rate {rate}"),
+                load: Load::Open { rate, arrival },
+                duration: Some(d),
+                requests: None,
+                warmup,
+                stage_names: Vec::new(),
+            };
+            let (got, w) = run_step(&ctx, step, stop.clone()).await;
+            wholes.push(w);
+            let failed: Vec<Check> = got
+                .iter()
+                .flat_map(|g| limits.iter().map(move |t| check(t, &g.result)))
+                .filter(|c| !c.passed)
+                .collect();
+            stages.extend(got);
+            if failed.is_empty() {
+                bp.last_passing_rate = Some(rate);
+            } else {
+                bp.breaking_rate = Some(rate);
+                bp.failed = failed;
+                break;
+            }
+            rate += st.step.value;
+        }
+        breaking_point = Some(bp);
+        "stress"
+    } else {
+        "none"
+    };
+
+    // The scenario's total: the one run, or every run merged (their times add up).
+    let mut total = RunResult::empty(&redact(urls), kind);
+    let mut duration_s = 0.0;
+    for w in &wholes {
+        total.merge(w);
+        duration_s += w.duration_s;
+    }
+    total.duration_s = duration_s;
+    total.started_unix_s = wholes.first().map_or(0, |w| w.started_unix_s);
+    total.load = match wholes.as_slice() {
+        [one] => one.load.clone(),
+        _ => kind.to_string(),
+    };
+    total.target_rate = match wholes.as_slice() {
+        [one] => one.target_rate,
+        _ => None,
+    };
+    total.warnings.dedup();
+    let thresholds: Vec<Check> = s
+        .thresholds
+        .iter()
+        .filter_map(|t| Threshold::parse(t).ok())
+        .map(|t| check(&t, &total))
+        .collect();
+    let slo_report = s.slo.as_ref().map(|slo| {
+        let p = slo.percentile.as_ref().map_or(95.0, |p| p.value);
+        let mut checks = Vec::new();
+        for (name, lim) in [("ttft", slo.ttft), ("tpot", slo.tpot), ("e2e", slo.e2e)] {
+            if let Some(d) = lim
+                && let Ok(t) = Threshold::parse(&format!(
+                    "{name}.p{p} <= {}ms",
+                    d.0.as_micros() as f64 / 1000.0
+                ))
+            {
+                checks.push(check(&t, &total));
+            }
+        }
+        let c = &total.total.counts;
+        SloReport {
+            percentile: p,
+            limits: slo_limits(slo),
+            passed: checks.iter().all(|c| c.passed),
+            checks,
+            goodput_rps: c.good as f64 / total.duration_s.max(1e-9),
+            good_fraction: c.good as f64 / c.requests.max(1) as f64,
+        }
+    });
+    let passed =
+        thresholds.iter().all(|c| c.passed) && slo_report.as_ref().is_none_or(|s| s.passed);
+    Ok(ScenarioReport {
+        name: s.name.value.clone(),
+        description: s.description.clone(),
+        target: t.name.value.clone(),
+        url: redact(urls),
+        repeat,
+        kind: kind.to_string(),
+        stages,
+        total,
+        slo: slo_report,
+        thresholds,
+        breaking_point,
+        passed,
+    })
+}
+
+fn slo_limits(slo: &crate::config::Slo) -> SloLimits {
+    SloLimits {
+        ttft_us: slo.ttft.map(|d| d.0.as_micros() as u64),
+        tpot_us: slo.tpot.map(|d| d.0.as_micros() as u64),
+        e2e_us: slo.e2e.map(|d| d.0.as_micros() as u64),
+    }
+}
+
+/// Evaluates `t` on `r`.
+pub fn check(t: &Threshold, r: &RunResult) -> Check {
+    let v = t.measure(r);
+    Check {
+        rule: t.expr.clone(),
+        measured: t.display(v),
+        passed: t.check(r),
+    }
+}
