@@ -534,7 +534,7 @@ pub async fn run(
 
 /// Threads that are not the client's: an in-process mock fleet's runtime (see
 /// `inferbench-scenario`'s embedded fleet). Their CPU is left out of the client's figure.
-pub const NOT_CLIENT_THREAD_PREFIX: &str = "ib-server";
+pub const NOT_CLIENT_THREAD_PREFIX: &str = inferbench_timer::SERVER_THREAD_PREFIX;
 
 /// CPU seconds (user + system) used by this process so far, leaving out threads whose name
 /// starts with [`NOT_CLIENT_THREAD_PREFIX`] (Linux; 0 elsewhere).

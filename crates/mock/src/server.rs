@@ -299,7 +299,7 @@ async fn handle(
             seq,
             fmt,
             text,
-            sleep: Deadline::new(arrival, cfg.precise_timers),
+            sleep: Deadline::on(crate::timer::Side::Server, arrival, cfg.precise_timers),
             finish,
             include_usage: parsed.include_usage,
             role_pending: api == Api::Chat,
@@ -321,7 +321,7 @@ async fn handle(
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         r
     } else {
-        let deadline = Deadline::new(arrival, cfg.precise_timers);
+        let deadline = Deadline::on(crate::timer::Side::Server, arrival, cfg.precise_timers);
         unary(
             seq,
             deadline,

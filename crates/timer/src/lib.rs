@@ -49,20 +49,41 @@ struct Wheel {
     cond: Condvar,
 }
 
-static WHEEL: LazyLock<&'static Wheel> = LazyLock::new(|| {
+/// Threads of servers run in the same process as a client (the embedded mock fleet) carry this
+/// name prefix, so the client can leave their CPU out of its own figure.
+pub const SERVER_THREAD_PREFIX: &str = "ib-server";
+
+fn start_wheel(name: String) -> &'static Wheel {
     let wheel: &'static Wheel = Box::leak(Box::new(Wheel {
         heap: Mutex::new((BinaryHeap::new(), 0)),
         cond: Condvar::new(),
     }));
     let spawned = std::thread::Builder::new()
-        .name("inferbench-mock-timer".into())
+        .name(name)
         .spawn(move || run(wheel));
     if spawned.is_err() {
         // Without the thread nothing would fire: fall back to waking at once (polls re-check time).
-        eprintln!("inferbench mock: cannot start the timer thread; timing falls back to polling");
+        eprintln!("inferbench: cannot start a timer thread; timing falls back to polling");
     }
     wheel
-});
+}
+
+/// The wheel of clients (the load generator's dispatcher).
+static CLIENT_WHEEL: LazyLock<&'static Wheel> =
+    LazyLock::new(|| start_wheel("inferbench-timer".into()));
+/// The wheel of servers (the mock's token release), on its own thread.
+static SERVER_WHEEL: LazyLock<&'static Wheel> =
+    LazyLock::new(|| start_wheel(format!("{SERVER_THREAD_PREFIX}-timer")));
+
+/// Which timer thread a precise deadline uses: clients and servers in one process each get
+/// their own, so neither's CPU or wake-ups count as the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A load generator.
+    Client,
+    /// A simulated server.
+    Server,
+}
 
 fn run(wheel: &'static Wheel) {
     let mut due = Vec::new();
@@ -91,8 +112,11 @@ fn run(wheel: &'static Wheel) {
     }
 }
 
-fn register(at: std::time::Instant, waker: &Waker) {
-    let wheel = *WHEEL;
+fn register(side: Side, at: std::time::Instant, waker: &Waker) {
+    let wheel = match side {
+        Side::Client => *CLIENT_WHEEL,
+        Side::Server => *SERVER_WHEEL,
+    };
     let mut g = wheel.heap.lock();
     let earliest = g.0.peek().is_none_or(|e| at < e.at);
     g.1 += 1;
@@ -112,20 +136,31 @@ fn register(at: std::time::Instant, waker: &Waker) {
 pub enum Deadline {
     /// tokio's timer (millisecond resolution; follows a paused clock).
     Tokio(Pin<Box<Sleep>>),
-    /// The precise timer thread (real time).
+    /// A precise timer thread (real time).
     Precise {
         /// When.
         at: Instant,
         /// Whether a wake-up for `at` is already registered.
         armed: bool,
+        /// Which timer thread.
+        side: Side,
     },
 }
 
 impl Deadline {
-    /// A deadline at `at`, precise or on tokio's timer.
+    /// A client's deadline at `at`, precise or on tokio's timer.
     pub fn new(at: Instant, precise: bool) -> Self {
+        Self::on(Side::Client, at, precise)
+    }
+
+    /// A deadline at `at` on `side`'s timer thread (precise) or on tokio's timer.
+    pub fn on(side: Side, at: Instant, precise: bool) -> Self {
         if precise {
-            Deadline::Precise { at, armed: false }
+            Deadline::Precise {
+                at,
+                armed: false,
+                side,
+            }
         } else {
             Deadline::Tokio(Box::pin(tokio::time::sleep_until(at)))
         }
@@ -135,7 +170,7 @@ impl Deadline {
     pub fn reset(&mut self, to: Instant) {
         match self {
             Deadline::Tokio(s) => s.as_mut().reset(to),
-            Deadline::Precise { at, armed } => {
+            Deadline::Precise { at, armed, .. } => {
                 if *at != to {
                     *at = to;
                     *armed = false;
@@ -148,12 +183,12 @@ impl Deadline {
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self {
             Deadline::Tokio(s) => s.as_mut().poll(cx),
-            Deadline::Precise { at, armed } => {
+            Deadline::Precise { at, armed, side } => {
                 if Instant::now() >= *at {
                     return Poll::Ready(());
                 }
                 if !*armed {
-                    register(at.into_std(), cx.waker());
+                    register(*side, at.into_std(), cx.waker());
                     *armed = true;
                 }
                 Poll::Pending

@@ -1,0 +1,221 @@
+//! Workloads and load kinds run through the scenario runner against an in-process mock fleet:
+//! what the file asks for is what the server sees.
+
+use inferbench_mock::{FleetConfig, InstanceConfig, MockFleet};
+use inferbench_results::report::{Report, ScenarioReport};
+use inferbench_scenario::config::Config;
+use inferbench_scenario::runner::{Options, run_suite};
+
+async fn fleet() -> MockFleet {
+    let cfg = InstanceConfig {
+        ttft_ms: 3.0,
+        itl_ms: 0.5,
+        decode_slowdown: 0.0,
+        lora_adapters: vec!["mock-lora".into()],
+        ..Default::default()
+    };
+    MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Runs the one scenario of `scenario_yaml` (indented as a list item) against `fleet`.
+async fn run_one(
+    fleet: &MockFleet,
+    scenario_yaml: &str,
+    dir: Option<&std::path::Path>,
+) -> ScenarioReport {
+    let text = format!(
+        "targets:\n  - name: m\n    url: {}\n    models: [mock-model]\nscenarios:\n{scenario_yaml}",
+        fleet.urls()[0]
+    );
+    let origin = match dir {
+        Some(d) => {
+            let p = d.join("s.yaml");
+            std::fs::write(&p, &text).unwrap();
+            p.display().to_string()
+        }
+        None => "test.yaml".to_string(),
+    };
+    let c = Config::parse(&text, &origin).unwrap_or_else(|e| panic!("{e}"));
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let report: Report = run_suite(&c, &Options::default(), rx, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.scenarios.len(), 1);
+    report.scenarios.into_iter().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_prefix_groups_hit_the_prefix_cache() {
+    let f = fleet().await;
+    let s = run_one(
+        &f,
+        "  - name: prefix\n    load: {concurrency: 1}\n    requests: 40\n    \
+         workload: {prompt_tokens: 64, output_tokens: 2, stream: false, \
+         shared_prefix: {groups: 2, prompts_per_group: 50, prefix_tokens: 512}}\n",
+        None,
+    )
+    .await;
+    let c = &s.total.total.counts;
+    assert_eq!(c.ok, 40);
+    // Every prompt is 512 shared + 64 own tokens (+ the chat template).
+    assert!(c.input_tokens >= 40 * 576, "{}", c.input_tokens);
+    // After each group's first request, its 512-token prefix comes from the cache (whole
+    // blocks of 16 tokens): at least 38 × 512 cached tokens.
+    assert!(
+        c.cached_tokens >= 38 * 512,
+        "cached {} of {}",
+        c.cached_tokens,
+        c.input_tokens
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_prompts_share_no_prefix() {
+    let f = fleet().await;
+    let s = run_one(
+        &f,
+        "  - name: unique\n    load: {concurrency: 1}\n    requests: 20\n    \
+         workload: {prompt_tokens: 512, output_tokens: 2, stream: false}\n",
+        None,
+    )
+    .await;
+    let c = &s.total.total.counts;
+    assert_eq!(c.ok, 20);
+    // Only the chat template's first block can be shared: far less than one prompt's worth.
+    assert!(c.cached_tokens < 20 * 32, "cached {}", c.cached_tokens);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_model_mix_and_stream_ratio() {
+    let f = fleet().await;
+    let s = run_one(
+        &f,
+        "  - name: mix\n    load: {concurrency: 8}\n    requests: 400\n    \
+         workload:\n      output_tokens: 4\n      stream_ratio: 0.5\n      \
+         models: [{name: mock-model, weight: 3}]\n      lora: [{name: mock-lora, weight: 1}]\n    \
+         thresholds: [\"routing_accuracy >= 100%\"]\n",
+        None,
+    )
+    .await;
+    assert!(s.passed, "every answer from the model asked for");
+    let base = s.total.by_model["mock-model"].counts.ok as f64;
+    let lora = s.total.by_model["mock-lora"].counts.ok as f64;
+    assert_eq!(base + lora, 400.0);
+    // 3:1 → 300 ± 4σ (σ = √(400 · 0.75 · 0.25) ≈ 8.7).
+    assert!((base - 300.0).abs() < 35.0, "{base} vs {lora}");
+    // Only streamed answers have a TPOT: about half.
+    let streamed = s.total.total.latency.tpot.count() as f64;
+    assert!((streamed - 200.0).abs() < 40.0, "streamed {streamed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_file_lines_are_sent_as_written() {
+    let f = fleet().await;
+    let dir = std::env::temp_dir().join(format!("inferbench-prompts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("p.jsonl"),
+        "{\"prompt\": \"Hello there\", \"max_tokens\": 3}\n\n\
+         {\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Hi\"}], \"max_tokens\": 5}\n",
+    )
+    .unwrap();
+    let s = run_one(
+        &f,
+        "  - name: file\n    load: {concurrency: 1}\n    requests: 10\n    \
+         workload: {prompts_file: p.jsonl, stream: false}\n",
+        Some(&dir),
+    )
+    .await;
+    let c = &s.total.total.counts;
+    assert_eq!(c.ok, 10);
+    // Lines alternate: 5 × 3 + 5 × 5 output tokens.
+    assert_eq!(c.output_tokens, 40);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_turn_conversations_grow() {
+    let f = fleet().await;
+    let s = run_one(
+        &f,
+        "  - name: chat\n    load: {concurrency: 1}\n    requests: 4\n    \
+         workload: {prompt_tokens: 50, output_tokens: 20, multi_turn: {turns: 3}}\n",
+        None,
+    )
+    .await;
+    let c = &s.total.total.counts;
+    // 4 conversations × 3 turns, each turn recorded as a request.
+    assert_eq!(c.ok, 12);
+    // Turn t carries t prompts of 50 and t − 1 answers of 20 tokens: the average input per
+    // request is well above one prompt (a flat 50 + template would be ≈ 60).
+    let per_request = c.input_tokens as f64 / c.ok as f64;
+    assert!(
+        per_request > 100.0,
+        "{per_request} input tokens per request"
+    );
+    // And the conversation's own prefix is cached by the server from turn 2 on.
+    assert!(c.cached_tokens > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_ramp_and_stages_report_each_stage() {
+    let f = fleet().await;
+    let s = run_one(
+        &f,
+        "  - name: users\n    load: {users: {users: 6, spawn_rate: 12, duration: 1s}}\n    \
+         workload: {output_tokens: 8}\n",
+        None,
+    )
+    .await;
+    let names: Vec<&str> = s.stages.iter().map(|st| st.name.as_str()).collect();
+    assert_eq!(names, ["ramp-up", "hold"]);
+    assert_eq!(s.total.client.peak_in_flight, 6);
+    assert!(s.stages[1].result.total.counts.ok > s.stages[0].result.total.counts.ok);
+
+    let s = run_one(
+        &f,
+        "  - name: stages\n    load:\n      stages:\n        - {name: a, rate: 20, duration: 1s}\n        \
+         - {name: b, rate: 60, duration: 1s, ramp: true}\n        - {name: c, rate: 40, duration: 1s}\n    \
+         workload: {output_tokens: 4}\n",
+        None,
+    )
+    .await;
+    let counts: Vec<u64> = s
+        .stages
+        .iter()
+        .map(|st| st.result.total.counts.requests)
+        .collect();
+    // 20 in a; the ramp 20 → 60 over 1 s holds 40; 40 in c.
+    assert_eq!(counts, [20, 40, 40]);
+    assert_eq!(s.total.total.counts.requests, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_runs_synchronous_throughput_then_rates_between() {
+    let f = fleet().await;
+    let s = run_one(
+        &f,
+        "  - name: sweep\n    load: {sweep: {rates: 3, duration: 500ms, max_concurrency: 16}}\n    \
+         workload: {output_tokens: 4}\n",
+        None,
+    )
+    .await;
+    let names: Vec<&str> = s.stages.iter().map(|st| st.name.as_str()).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names[0], "synchronous");
+    assert_eq!(names[1], "throughput");
+    let sync = s.stages[0].result.achieved_rate();
+    let max = s.stages[1].result.achieved_rate();
+    assert!(max > sync * 2.0, "throughput {max} vs synchronous {sync}");
+    let rates: Vec<f64> = s.stages[2..]
+        .iter()
+        .map(|st| st.result.target_rate.unwrap())
+        .collect();
+    assert!(rates.windows(2).all(|w| w[0] < w[1]));
+    assert!(
+        rates[0] > sync && rates[2] < max,
+        "{rates:?} between {sync} and {max}"
+    );
+}
