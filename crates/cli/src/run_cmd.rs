@@ -217,6 +217,7 @@ fn adhoc(a: &RunArgs, url: &str) -> anyhow::Result<Config> {
         retry_backoff: Some(Dur(
             parse_duration(&a.retry_backoff).context("--retry-backoff")?
         )),
+        stop: None,
     };
     Ok(Config {
         file: ConfigFile {

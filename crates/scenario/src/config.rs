@@ -134,6 +134,65 @@ impl JsonSchema for Tokens {
     }
 }
 
+/// A fraction written as `0.05` or `5%`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Fraction(pub f64);
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            N(f64),
+            S(String),
+        }
+        let v = match Repr::deserialize(d)? {
+            Repr::N(v) => v,
+            Repr::S(s) => {
+                let t = s.trim();
+                match t.strip_suffix('%') {
+                    Some(n) => n.trim().parse::<f64>().map(|v| v / 100.0),
+                    None => t.parse::<f64>(),
+                }
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("`{s}` is not a fraction (0.05 or 5%)"))
+                })?
+            }
+        };
+        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+            return Err(serde::de::Error::custom(format!(
+                "{v} is not a fraction within 0..1 (or 0%..100%)"
+            )));
+        }
+        Ok(Fraction(v))
+    }
+}
+
+impl JsonSchema for Fraction {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Fraction".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A fraction: 0.05, or a percentage string like `5%`.",
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1},
+                {"type": "string", "pattern": "^\\s*[0-9.]+\\s*%\\s*$"}
+            ]
+        })
+    }
+}
+
+/// Ends a scenario early (the suite goes on), checked on live counts four times a second.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopWhen {
+    /// Stop when failed / finished requests exceeds this (e.g. `50%`).
+    pub error_rate: Fraction,
+    /// Only once this many requests have finished (default 20).
+    pub min_requests: Option<u64>,
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -235,6 +294,8 @@ pub struct Scenario {
     pub retries: Option<u32>,
     /// Wait before the first retry, doubling at each further one (default 100ms).
     pub retry_backoff: Option<Dur>,
+    /// Stop condition: end this scenario early when it is clearly broken.
+    pub stop: Option<StopWhen>,
 }
 
 /// The load: exactly one of `rate`, `concurrency`, `stages`, `sweep`, `stress`, `users`.

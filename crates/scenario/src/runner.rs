@@ -366,15 +366,53 @@ async fn run_step(
         .progress
         .then(|| crate::progress::spawn(live.clone(), total_time, step.requests));
     let started = now_unix();
+    // The run stops on the global stop (Ctrl-C) or on the scenario's stop condition.
+    let (step_tx, step_rx) = watch::channel(false);
+    let tripped: Arc<parking_lot::Mutex<Option<String>>> = Arc::default();
+    let watcher = {
+        let (mut global, live, tripped) = (stop, live.clone(), tripped.clone());
+        let cond = s.stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tokio::select! {
+                    changed = global.changed() => {
+                        if changed.is_err() || *global.borrow() {
+                            let _ = step_tx.send(true);
+                            return;
+                        }
+                    }
+                    _ = tick.tick() => {
+                        let Some(c) = &cond else { continue };
+                        let done = live.done.load(std::sync::atomic::Ordering::Relaxed);
+                        let errors = live.errors.load(std::sync::atomic::Ordering::Relaxed);
+                        if done >= c.min_requests.unwrap_or(20).max(1)
+                            && errors as f64 / done as f64 > c.error_rate.0
+                        {
+                            *tripped.lock() = Some(format!(
+                                "stopped early: error rate {:.1}% over {done} requests exceeded the stop condition ({:.1}%)",
+                                errors as f64 * 100.0 / done as f64,
+                                c.error_rate.0 * 100.0
+                            ));
+                            let _ = step_tx.send(true);
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+    };
     let out = engine::run(
         ctx.client.clone(),
         ctx.source.clone(),
         plan,
         live,
-        stop,
+        step_rx,
         Duration::from_secs(5),
     )
     .await;
+    watcher.abort();
+    let tripped = tripped.lock().take();
     if let Some(p) = progress {
         p.abort();
         let _ = p.await;
@@ -393,7 +431,11 @@ async fn run_step(
             result.started_unix_s = started;
             result.duration_s = duration_s;
             result.target_rate = target_rate;
-            result.partial = out.stopped;
+            // A stop condition ends the scenario, not the invocation: not partial.
+            result.partial = out.stopped && tripped.is_none();
+            if let Some(t) = &tripped {
+                result.warnings.push(t.clone());
+            }
             result.total = r.total;
             result.by_model = r.by_model;
             result.by_endpoint = r.by_endpoint;

@@ -219,3 +219,44 @@ async fn sweep_runs_synchronous_throughput_then_rates_between() {
         "{rates:?} between {sync} and {max}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_condition_ends_the_scenario_not_the_suite() {
+    let cfg = InstanceConfig {
+        ttft_ms: 2.0,
+        itl_ms: 0.5,
+        faults: inferbench_mock::FaultConfig {
+            error_rate: 0.8,
+            error_statuses: vec![503],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let f = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
+        .await
+        .unwrap();
+    let text = format!(
+        "targets:\n  - name: m\n    url: {}\n    models: [mock-model]\nscenarios:\n  \
+         - name: broken\n    load: {{rate: 50}}\n    duration: 20s\n    stop: {{error_rate: 50%, min_requests: 10}}\n  \
+         - name: next\n    load: {{rate: 20}}\n    requests: 5\n",
+        f.urls()[0]
+    );
+    let c = Config::parse(&text, "t.yaml").unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let started = std::time::Instant::now();
+    let report = run_suite(&c, &Options::default(), rx, |_, _| {})
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!report.partial);
+    assert_eq!(report.scenarios.len(), 2, "the suite went on");
+    let broken = &report.scenarios[0];
+    assert!(
+        broken
+            .total
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("stopped early: error rate"))
+    );
+    assert!(broken.total.total.counts.requests < 200);
+}
