@@ -36,7 +36,8 @@ pub struct RunArgs {
     /// With a file: replace every target's URL with this one (e.g. a port-forward).
     #[arg(long)]
     url: Option<String>,
-    /// Multiply every duration of the file by this factor (e.g. 0.1 for a quick try).
+    /// Multiply every duration and request count of the file by this factor (e.g. 0.1 for a
+    /// quick try).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// Model to ask for.
@@ -54,7 +55,7 @@ pub struct RunArgs {
     /// Measured time after warm-up (e.g. 30s, 2m, 500ms).
     #[arg(long)]
     duration: Option<String>,
-    /// Requests to send in all (warm-up included).
+    /// Measured requests to send (warm-up requests come on top; a conversation counts once).
     #[arg(long)]
     requests: Option<u64>,
     /// Warm-up whose requests are sent but not counted.
@@ -509,13 +510,22 @@ fn print_scenario(s: &ScenarioReport) {
         }
     }
     if let Some(b) = &s.breaking_point {
+        let unit = if s
+            .stages
+            .first()
+            .is_some_and(|st| st.name.starts_with("concurrency"))
+        {
+            " in flight"
+        } else {
+            " req/s"
+        };
         let _ = writeln!(
             o,
             "breaking point: {} (last passing rate {})",
             b.breaking_rate
-                .map_or("not reached".to_string(), |r| format!("{r} req/s")),
+                .map_or("not reached".to_string(), |r| format!("{r}{unit}")),
             b.last_passing_rate
-                .map_or("none".to_string(), |r| format!("{r} req/s"))
+                .map_or("none".to_string(), |r| format!("{r}{unit}"))
         );
         for f in &b.failed {
             let _ = writeln!(o, "  broke: {} (measured {})", f.rule, f.measured);

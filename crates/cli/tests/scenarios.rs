@@ -123,8 +123,9 @@ fn every_example_runs_scaled_down_against_the_mock() {
     for p in examples() {
         let name = p.file_stem().unwrap().to_string_lossy().to_string();
         let out = tmp(&name);
+        let started = std::time::Instant::now();
         let (o, report) = run(
-            &[p.to_str().unwrap(), "--url", &m.urls(), "--scale", "0.03"],
+            &[p.to_str().unwrap(), "--url", &m.urls(), "--scale", "0.005"],
             &out,
         );
         let code = o.status.code();
@@ -149,6 +150,7 @@ fn every_example_runs_scaled_down_against_the_mock() {
             );
             assert_eq!(s["total"]["misrouted"], 0, "{name}/{}", s["name"]);
         }
+        eprintln!("{name}: {:.1} s", started.elapsed().as_secs_f64());
         let md = std::fs::read_to_string(out.join("report.md")).unwrap();
         assert!(md.contains("# inferbench report"));
         let _ = std::fs::remove_dir_all(&out);

@@ -74,7 +74,7 @@ pub struct Plan {
     pub load: Load,
     /// Measured time (after warm-up); `None` with `requests` set.
     pub duration: Option<Duration>,
-    /// Most requests to send in all (warm-up included).
+    /// Most measured requests to send (warm-up requests come on top).
     pub requests: Option<u64>,
     /// Time at the start whose requests are sent but not counted.
     pub warmup: Duration,
@@ -309,7 +309,9 @@ pub async fn run(
     let peak = Arc::new(AtomicU64::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
+    // The request cap counts measured requests: warm-up ones come on top.
     let cap = plan.requests.unwrap_or(u64::MAX);
+    let measured = Arc::new(AtomicU64::new(0));
     let cpu0 = process_cpu_s();
 
     // Open loop: planned offsets from the start (warm-up included).
@@ -343,7 +345,10 @@ pub async fn run(
         for (k, offset_us) in schedule.enumerate() {
             let k = k as u64;
             let planned = start + Duration::from_micros(offset_us);
-            if k >= cap || end.is_some_and(|e| planned >= e) {
+            if end.is_some_and(|e| planned >= e) {
+                break;
+            }
+            if planned >= warmup_end && measured.fetch_add(1, Ordering::Relaxed) >= cap {
                 break;
             }
             tokio::select! {
@@ -421,6 +426,7 @@ pub async fn run(
                         continue;
                     }
                     *a = true;
+                    let measured = measured.clone();
                     let (s, next, stopped, peak, want, alive, exhausted) = (
                         shared.clone(),
                         next.clone(),
@@ -445,7 +451,9 @@ pub async fn run(
                                 break;
                             }
                             let k = next.fetch_add(1, Ordering::Relaxed);
-                            if k >= cap {
+                            if planned >= warmup_end
+                                && measured.fetch_add(1, Ordering::Relaxed) >= cap
+                            {
                                 exhausted.store(true, Ordering::Relaxed);
                                 break;
                             }

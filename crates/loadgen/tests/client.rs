@@ -54,9 +54,10 @@ async fn streaming_request_is_timed_per_token() {
     );
     let ttft = o.first_token.unwrap() - o.sent;
     assert!(ttft >= Duration::from_millis(30), "{ttft:?}");
-    // 15 gaps of 4 ms: the stream cannot be shorter than 60 ms after the first token.
-    let decode = *o.token_events.last().unwrap() - o.first_token.unwrap();
-    assert!(decode >= Duration::from_millis(59), "{decode:?}");
+    // TTFT 30 ms then 15 gaps of 4 ms: the last token cannot arrive before 90 ms (a loaded
+    // machine may deliver the first tokens late and together, never the last one early).
+    let whole = *o.token_events.last().unwrap() - o.sent;
+    assert!(whole >= Duration::from_millis(89), "{whole:?}");
     assert!(o.token_events.windows(2).all(|w| w[1] >= w[0]));
 }
 

@@ -114,13 +114,22 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
     }
     let _ = writeln!(o, "{}", row("**all**", &s.total));
     if let Some(b) = &s.breaking_point {
+        let unit = if s
+            .stages
+            .first()
+            .is_some_and(|st| st.name.starts_with("concurrency"))
+        {
+            " in flight"
+        } else {
+            " req/s"
+        };
         let _ = writeln!(
             o,
             "\n**Breaking point:** {} (last passing rate: {})",
             b.breaking_rate
-                .map_or("not reached".to_string(), |r| format!("{r} req/s")),
+                .map_or("not reached".to_string(), |r| format!("{r}{unit}")),
             b.last_passing_rate
-                .map_or("none".to_string(), |r| format!("{r} req/s"))
+                .map_or("none".to_string(), |r| format!("{r}{unit}"))
         );
         for c in &b.failed {
             let _ = writeln!(o, "- `{}` measured {}", c.rule, c.measured);

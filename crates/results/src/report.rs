@@ -88,12 +88,13 @@ pub struct SloReport {
     pub passed: bool,
 }
 
-/// Where a stress test broke.
+/// Where a stress test broke. Levels are rates (req/s), or concurrency for a concurrency
+/// stress test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakingPoint {
-    /// Highest rate whose step passed every limit.
+    /// Highest level whose step passed every limit.
     pub last_passing_rate: Option<f64>,
-    /// First rate whose step failed a limit (none: it never broke up to `max`).
+    /// First level whose step failed a limit (none: it never broke up to the last level).
     pub breaking_rate: Option<f64>,
     /// The limits that failed at the breaking rate.
     pub failed: Vec<Check>,

@@ -273,7 +273,7 @@ pub struct Scenario {
     pub load: Load,
     /// Measured time for `rate` and `concurrency` loads.
     pub duration: Option<Loc<Dur>>,
-    /// Or: stop after this many requests.
+    /// Or: stop after this many measured requests (warm-up ones come on top).
     pub requests: Option<u64>,
     /// Time at the start whose requests are not counted.
     pub warmup: Option<Dur>,
@@ -347,18 +347,21 @@ pub struct Sweep {
     pub max_concurrency: Option<Loc<i64>>,
 }
 
-/// The stress load.
+/// The stress load: rates `start`, `start + step`, … up to `max` (open loop), or the listed
+/// `concurrency` levels (closed loop).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stress {
     /// First rate, requests/s.
-    pub start: Loc<f64>,
+    pub start: Option<Loc<f64>>,
     /// Added at each step.
-    pub step: Loc<f64>,
+    pub step: Option<Loc<f64>>,
+    /// Highest rate tried.
+    pub max: Option<Loc<f64>>,
+    /// Or: concurrency levels to step through, e.g. [1, 5, 10, 25, 50, 100].
+    pub concurrency: Option<Vec<Loc<i64>>>,
     /// Length of each step.
     pub step_duration: Loc<Dur>,
-    /// Highest rate tried.
-    pub max: Loc<f64>,
     /// Rules every step must pass, e.g. `error_rate < 5%`, `ttft.p95 < 2s`; the first step that
     /// fails one is the breaking point.
     pub limits: Vec<Loc<String>>,
@@ -418,6 +421,16 @@ pub struct Weighted {
     pub weight: Option<Loc<f64>>,
 }
 
+/// A token length with a weight, for mixes of request classes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedTokens {
+    /// The length (a number or a distribution).
+    pub tokens: Tokens,
+    /// Relative weight (default 1).
+    pub weight: Option<Loc<f64>>,
+}
+
 /// N groups × M prompts sharing a P-token prefix per group.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -450,6 +463,12 @@ pub struct Workload {
     pub prompt_tokens: Option<Tokens>,
     /// Output tokens, forced with `max_tokens` + `ignore_eos` (default 64).
     pub output_tokens: Option<Tokens>,
+    /// Or: a weighted mix of prompt lengths, e.g. 40% short, 40% medium, 20% long.
+    #[serde(default)]
+    pub prompt_mix: Vec<WeightedTokens>,
+    /// Or: a weighted mix of output lengths.
+    #[serde(default)]
+    pub output_mix: Vec<WeightedTokens>,
     /// Stream the answers (default true).
     pub stream: Option<bool>,
     /// Fraction of requests that stream (0..1); overrides `stream`.

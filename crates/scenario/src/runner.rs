@@ -24,7 +24,8 @@ use crate::threshold::Threshold;
 /// How to run a file.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Multiplies every duration (e.g. 0.1 for a quick check); 1 runs as written.
+    /// Multiplies every duration and request count (e.g. 0.1 for a quick check); 1 runs as
+    /// written.
     pub scale: f64,
     /// Replaces every target's URL (several, comma-separated, are served in turn).
     pub url_override: Option<String>,
@@ -549,7 +550,7 @@ pub async fn run_scenario(
 ) -> Result<ScenarioReport, RunError> {
     let client = client_for(t, urls)?;
     let seed = s.seed.unwrap_or(1).wrapping_add(u64::from(repeat) - 1);
-    let source = crate::workload::source(c, s, t, seed)?;
+    let source = crate::workload::source(c, s, t, seed, opts.scale)?;
     let slo = s.slo.as_ref().map(|slo| SloLimits {
         ttft_us: slo.ttft.map(|d| d.0.as_micros() as u64),
         tpot_us: slo.tpot.map(|d| d.0.as_micros() as u64),
@@ -571,6 +572,8 @@ pub async fn run_scenario(
     };
     let warmup = s.warmup.map_or(Duration::ZERO, |d| scaled(d.0, sc));
     let duration = s.duration.as_ref().map(|d| scaled(d.value.0, sc));
+    // `--scale` shortens request-count runs too.
+    let requests = s.requests.map(|n| ((n as f64 * sc).round() as u64).max(1));
     let l = &s.load;
     let mut stages: Vec<StageReport> = Vec::new();
     let mut wholes: Vec<RunResult> = Vec::new();
@@ -583,7 +586,7 @@ pub async fn run_scenario(
                 arrival,
             },
             duration,
-            requests: s.requests,
+            requests,
             warmup,
             stage_names: Vec::new(),
         };
@@ -600,7 +603,7 @@ pub async fn run_scenario(
                 concurrency: n.value.max(1) as usize,
             },
             duration,
-            requests: s.requests,
+            requests,
             warmup,
             stage_names: Vec::new(),
         };
@@ -645,7 +648,7 @@ pub async fn run_scenario(
             name: "stages".into(),
             load,
             duration: None,
-            requests: s.requests,
+            requests,
             warmup,
             stage_names: names,
         };
@@ -674,7 +677,7 @@ pub async fn run_scenario(
             name: "users".into(),
             load: Load::ClosedStages { stages: levels },
             duration: None,
-            requests: s.requests,
+            requests,
             warmup,
             stage_names: vec!["ramp-up".into(), "hold".into()],
         };
@@ -746,16 +749,44 @@ pub async fn run_scenario(
             .filter_map(|t| Threshold::parse(t).ok())
             .collect();
         let d = scaled(st.step_duration.value.0, sc);
-        let mut rate = st.start.value;
         let mut bp = BreakingPoint {
             last_passing_rate: None,
             breaking_rate: None,
             failed: Vec::new(),
         };
-        while rate <= st.max.value + 1e-9 && !*stop.borrow() {
+        // The levels: rates start, start + step, … max; or the concurrency list.
+        let closed = st.concurrency.is_some();
+        let levels: Vec<f64> = match (&st.concurrency, &st.start, &st.step, &st.max) {
+            (Some(list), ..) => list.iter().map(|n| n.value.max(1) as f64).collect(),
+            (None, Some(start), Some(step), Some(max)) => {
+                let mut v = Vec::new();
+                let mut r = start.value;
+                while r <= max.value + 1e-9 && v.len() < 10_000 {
+                    v.push(r);
+                    r += step.value.max(1e-9);
+                }
+                v
+            }
+            _ => Vec::new(),
+        };
+        for level in levels {
+            if *stop.borrow() {
+                break;
+            }
+            let rate = level;
             let step = Step {
-                name: format!("rate {rate}"),
-                load: Load::Open { rate, arrival },
+                name: if closed {
+                    format!("concurrency {level}")
+                } else {
+                    format!("rate {level}")
+                },
+                load: if closed {
+                    Load::Closed {
+                        concurrency: level as usize,
+                    }
+                } else {
+                    Load::Open { rate, arrival }
+                },
                 duration: Some(d),
                 requests: None,
                 warmup,
@@ -776,7 +807,6 @@ pub async fn run_scenario(
                 bp.failed = failed;
                 break;
             }
-            rate += st.step.value;
         }
         breaking_point = Some(bp);
         "stress"

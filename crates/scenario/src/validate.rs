@@ -142,6 +142,25 @@ fn scenario(c: &Config, s: &Scenario) -> Result<(), ConfigError> {
             format!("must be within 0..1, got {}", r.value),
         ));
     }
+    if !w.prompt_mix.is_empty() && w.prompt_tokens.is_some() {
+        return Err(c.error(
+            line,
+            "workload.prompt_mix",
+            "give prompt_tokens or prompt_mix, not both",
+        ));
+    }
+    if !w.output_mix.is_empty() && w.output_tokens.is_some() {
+        return Err(c.error(
+            line,
+            "workload.output_mix",
+            "give output_tokens or output_mix, not both",
+        ));
+    }
+    for m in w.prompt_mix.iter().chain(&w.output_mix) {
+        if let Some(wt) = &m.weight {
+            positive(c, wt, "weight")?;
+        }
+    }
     for m in w.models.iter().chain(&w.lora) {
         if let Some(wt) = &m.weight {
             positive(c, wt, "weight")?;
@@ -282,11 +301,27 @@ fn load(c: &Config, s: &Scenario, l: &Load) -> Result<(), ConfigError> {
         }
     }
     if let Some(st) = &l.stress {
-        positive(c, &st.start, "stress.start")?;
-        positive(c, &st.step, "stress.step")?;
-        positive(c, &st.max, "stress.max")?;
-        if st.max.value < st.start.value {
-            return Err(c.error(st.max.line, "stress.max", "must be at least `start`"));
+        match (&st.start, &st.step, &st.max, &st.concurrency) {
+            (Some(start), Some(step), Some(max), None) => {
+                positive(c, start, "stress.start")?;
+                positive(c, step, "stress.step")?;
+                positive(c, max, "stress.max")?;
+                if max.value < start.value {
+                    return Err(c.error(max.line, "stress.max", "must be at least `start`"));
+                }
+            }
+            (None, None, None, Some(levels)) if !levels.is_empty() => {
+                for n in levels {
+                    at_least(c, n, 1, "stress.concurrency")?;
+                }
+            }
+            _ => {
+                return Err(c.error(
+                    st.step_duration.line,
+                    "stress",
+                    "needs either start, step and max (rates) or a concurrency list",
+                ));
+            }
         }
         if st.step_duration.value.0.is_zero() {
             return Err(c.error(

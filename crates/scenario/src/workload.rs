@@ -134,10 +134,49 @@ pub fn model_mix(s: &Scenario, target: &Target) -> Vec<(String, f64)> {
     mix
 }
 
+/// One class of a weighted mix (or `default` when there is no mix).
+fn pick_dist<'a>(
+    mix: &'a [(LengthDist, f64)],
+    default: &'a LengthDist,
+    rng: &mut Xoshiro256PlusPlus,
+) -> &'a LengthDist {
+    if mix.is_empty() {
+        return default;
+    }
+    let total: f64 = mix.iter().map(|m| m.1).sum();
+    let mut x = rng.random::<f64>() * total;
+    for (d, w) in mix {
+        if x < *w {
+            return d;
+        }
+        x -= w;
+    }
+    &mix[mix.len() - 1].0
+}
+
 /// Builds the request source of scenario `s` on `target`.
-pub fn source(c: &Config, s: &Scenario, target: &Target, seed: u64) -> Result<Source, ConfigError> {
+/// `time_scale` multiplies the think time (as `--scale` does every duration).
+pub fn source(
+    c: &Config,
+    s: &Scenario,
+    target: &Target,
+    seed: u64,
+    time_scale: f64,
+) -> Result<Source, ConfigError> {
     let w = &s.workload;
     let (prompt_dist, output_dist) = lengths(s);
+    let mix_of = |m: &[crate::config::WeightedTokens]| -> Vec<(LengthDist, f64)> {
+        m.iter()
+            .map(|x| {
+                (
+                    x.tokens.0.clone(),
+                    x.weight.as_ref().map_or(1.0, |w| w.value),
+                )
+            })
+            .collect()
+    };
+    let prompt_mix = mix_of(&w.prompt_mix);
+    let output_mix = mix_of(&w.output_mix);
     let mix = model_mix(s, target);
     let total: f64 = mix.iter().map(|(_, w)| w).sum();
     let stream_ratio = match (&w.stream_ratio, w.stream) {
@@ -164,7 +203,7 @@ pub fn source(c: &Config, s: &Scenario, target: &Target, seed: u64) -> Result<So
         .multi_turn
         .as_ref()
         .and_then(|m| m.think_time)
-        .map_or(Duration::ZERO, |d| d.0);
+        .map_or(Duration::ZERO, |d| d.0.mul_f64(time_scale.clamp(0.0, 1e6)));
     let synth = PromptSynth::new();
     Ok(Arc::new(move |k| {
         let mut rng =
@@ -179,9 +218,11 @@ pub fn source(c: &Config, s: &Scenario, target: &Target, seed: u64) -> Result<So
             pick -= wt;
         }
         let stream = rng.random::<f64>() < stream_ratio;
-        let mut max_tokens = output_dist.sample(&mut rng).max(1);
+        let mut max_tokens = pick_dist(&output_mix, &output_dist, &mut rng)
+            .sample(&mut rng)
+            .max(1);
         let mut history = Vec::new();
-        let prompt_len = prompt_dist.sample(&mut rng);
+        let prompt_len = pick_dist(&prompt_mix, &prompt_dist, &mut rng).sample(&mut rng);
         // Prompt ids: request ids are small; prefix and follow-up ids live in their own ranges
         // so no two kinds start alike.
         let uid = seed.wrapping_mul(1_000_003).wrapping_add(k) & ((1 << 60) - 1);
