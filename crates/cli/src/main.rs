@@ -4,6 +4,7 @@
 
 mod check_cmd;
 mod mock_cmd;
+mod router_cmd;
 mod run_cmd;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     /// Send load and report what happened: a scenario file, an ad-hoc scenario against
     /// --target URL, or (with neither) the built-in suite against an embedded mock fleet.
     Run(Box<run_cmd::RunArgs>),
+    /// Serve the reference inference router (body-based routing + endpoint picking) on 127.0.0.1.
+    Router(router_cmd::RouterArgs),
     /// Check a scenario file without running it.
     Validate {
         /// The file.
@@ -94,6 +97,7 @@ fn main() -> std::process::ExitCode {
                 Ok(0)
             }
             Command::Check(args) => check_cmd::run(args).await,
+            Command::Router(args) => router_cmd::run(args).await.map(|()| 0),
         }
     });
     match result {

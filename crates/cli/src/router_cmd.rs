@@ -1,0 +1,83 @@
+//! `inferbench router`: flags or router.yaml → a running reference router until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use inferbench_router::{PickerConfig, RouterConfig};
+
+/// Flags of `inferbench router`.
+#[derive(Debug, Args)]
+pub struct RouterArgs {
+    /// Port to listen on (0: any; the address is printed as `listening <addr>`).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// A backend `host:port` (repeatable, or comma-separated).
+    #[arg(long = "backend", value_delimiter = ',')]
+    backends: Vec<String>,
+    /// epp, round-robin, random or least-request.
+    #[arg(long, default_value = "epp")]
+    picker: String,
+    /// Stream request bodies through unread (no body-based routing, no prefix scoring): the
+    /// plain-proxy baseline.
+    #[arg(long)]
+    no_body_routing: bool,
+    /// Endpoint metrics scrape period, ms.
+    #[arg(long, default_value_t = 50)]
+    scrape_interval_ms: u64,
+    /// A router file (YAML: pools, routes, pickers, base_models) instead of --backend/--picker.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// Runs the router until Ctrl-C or SIGTERM.
+pub async fn run(a: RouterArgs) -> anyhow::Result<()> {
+    let cfg = match &a.config {
+        Some(p) => RouterConfig::load(p)?,
+        None => {
+            if a.backends.is_empty() {
+                anyhow::bail!("give --backend HOST:PORT (repeatable) or --config router.yaml");
+            }
+            let picker = PickerConfig::from_name(&a.picker).map_err(anyhow::Error::msg)?;
+            let mut c = RouterConfig::quick(a.backends.clone(), picker);
+            c.body_routing = !a.no_body_routing;
+            c.scrape_interval_ms = a.scrape_interval_ms;
+            c
+        }
+    };
+    let listen: SocketAddr = format!("{}:{}", a.host, a.port)
+        .parse()
+        .with_context(|| format!("`{}:{}` is not an address to listen on", a.host, a.port))?;
+    let signals = crate::mock_cmd::Signals::install()?;
+    let handle = inferbench_router::start(cfg, listen).await?;
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening {}", handle.addr)?;
+        out.flush()?;
+    }
+    for p in handle.router.pools() {
+        eprintln!(
+            "inferbench router: pool `{}` ({}) → {}",
+            p.name,
+            p.picker.name(),
+            p.endpoints
+                .iter()
+                .map(|e| e.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    eprintln!(
+        "inferbench router: metrics at http://{}/metrics; Ctrl-C to stop",
+        handle.addr
+    );
+    signals.wait().await;
+    eprintln!("inferbench router: shutting down");
+    handle.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! Round robin over the endpoints that are up: the plain-gateway baseline.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{Pick, PickRequest, Picker, alive};
+use crate::metrics::Endpoint;
+
+/// Each endpoint in turn.
+#[derive(Debug, Default)]
+pub struct RoundRobin {
+    next: AtomicUsize,
+}
+
+impl Picker for RoundRobin {
+    fn name(&self) -> &str {
+        "round-robin"
+    }
+
+    fn pick(&self, _: &PickRequest<'_>, endpoints: &[Arc<Endpoint>]) -> Pick {
+        let up = alive(endpoints);
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % up.len().max(1);
+        up.get(i).map_or(Pick::NoEndpoint, |&e| Pick::Endpoint(e))
+    }
+}

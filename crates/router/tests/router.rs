@@ -1,0 +1,317 @@
+//! The router in front of real mock instances: streaming passes through token by token, body
+//! routing reaches the right pool, pickers spread or concentrate as they should, a dead endpoint
+//! is avoided once its scrapes fail, and every failure is classified.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use inferbench_loadgen::client::{Client, ClientConfig, RequestSpec};
+use inferbench_loadgen::engine::{self, Live, Load, Plan};
+use inferbench_mock::{FleetConfig, InstanceConfig, MockFleet};
+use inferbench_router::config::{PoolConfig, RouteConfig};
+use inferbench_router::picker::epp::EppConfig;
+use inferbench_router::{PickerConfig, RouterConfig, start};
+use inferbench_workload::arrivals::Arrival;
+
+async fn instance(cfg: InstanceConfig) -> MockFleet {
+    MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 1, cfg).unwrap())
+        .await
+        .unwrap()
+}
+
+fn fast(model: &str) -> InstanceConfig {
+    InstanceConfig {
+        model: model.into(),
+        ttft_ms: 5.0,
+        itl_ms: 2.0,
+        decode_slowdown: 0.0,
+        ..Default::default()
+    }
+}
+
+fn addr(f: &MockFleet) -> String {
+    f.addrs()[0].to_string()
+}
+
+fn spec(model: &str, stream: bool, tokens: usize) -> RequestSpec {
+    RequestSpec {
+        model: model.into(),
+        prompt: "Tell me about routers".into(),
+        max_tokens: tokens,
+        stream,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_spreads_and_streams_token_by_token() {
+    let mut fleets = Vec::new();
+    for _ in 0..4 {
+        fleets.push(instance(fast("mock-model")).await);
+    }
+    let cfg = RouterConfig::quick(fleets.iter().map(addr).collect(), PickerConfig::RoundRobin);
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let c = Client::new(&ClientConfig::new(&r.url())).unwrap();
+    let mut per_endpoint = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..40 {
+        let s = spec("mock-model", true, 16);
+        let o = c.send(&s, c.body(&s)).await;
+        assert!(o.error.is_none(), "{:?}", o.error);
+        assert_eq!(o.token_events.len(), 16);
+        // Not buffered: 15 gaps of 2 ms (30 ms) arrive spread out, not at once (a loaded
+        // machine may deliver the first few together, never all).
+        let spread = *o.token_events.last().unwrap() - o.token_events[0];
+        assert!(spread >= Duration::from_millis(15), "{spread:?}");
+        *per_endpoint.entry(o.endpoint.unwrap()).or_default() += 1;
+    }
+    assert_eq!(per_endpoint.len(), 4);
+    assert!(per_endpoint.values().all(|&n| n == 10), "{per_endpoint:?}");
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_routing_sends_each_model_to_its_pool() {
+    let a = instance(fast("model-a")).await;
+    let b = instance(fast("org/model-b")).await;
+    let cfg = RouterConfig {
+        pools: vec![
+            PoolConfig {
+                name: "a".into(),
+                endpoints: vec![addr(&a)],
+                picker: PickerConfig::RoundRobin,
+            },
+            PoolConfig {
+                name: "b".into(),
+                endpoints: vec![addr(&b)],
+                picker: PickerConfig::RoundRobin,
+            },
+        ],
+        routes: vec![RouteConfig {
+            model: Some("org/model-b".into()),
+            path_prefix: None,
+            pool: "b".into(),
+        }],
+        ..RouterConfig::quick(vec![], PickerConfig::RoundRobin)
+    };
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let c = Client::new(&ClientConfig::new(&r.url())).unwrap();
+    for (model, ep) in [("model-a", addr(&a)), ("org/model-b", addr(&b))] {
+        for stream in [true, false] {
+            let s = spec(model, stream, 4);
+            let o = c.send(&s, c.body(&s)).await;
+            assert!(o.error.is_none(), "{:?}", o.error);
+            assert_eq!(o.model_served.as_deref(), Some(model));
+            assert_eq!(o.endpoint.as_deref(), Some(ep.as_str()));
+        }
+    }
+    // An unparsable completion body is the router's 400, in OpenAI's error shape.
+    let http = reqwest_like_post(&r.url(), b"{not json").await;
+    assert_eq!(http.0, 400);
+    assert!(http.1.contains("\"error\""), "{}", http.1);
+    r.shutdown().await;
+}
+
+/// A bare HTTP/1.1 POST to /v1/chat/completions: (status, body).
+async fn reqwest_like_post(url: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hostport = url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(hostport).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epp_avoids_a_dead_endpoint_and_no_failure_is_lost() {
+    let mut fleets = Vec::new();
+    for _ in 0..3 {
+        fleets.push(instance(fast("mock-model")).await);
+    }
+    let addrs: Vec<String> = fleets.iter().map(addr).collect();
+    let cfg = RouterConfig::quick(addrs.clone(), PickerConfig::Epp(EppConfig::default()));
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // Let the first scrapes land.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = Client::new(&ClientConfig::new(&r.url())).unwrap();
+    let source: engine::Source = Arc::new(|_| spec("mock-model", true, 8));
+    let plan = Plan {
+        load: Load::Open {
+            rate: 100.0,
+            arrival: Arrival::Constant,
+        },
+        duration: Some(Duration::from_secs(2)),
+        requests: None,
+        warmup: Duration::ZERO,
+        max_in_flight: 1000,
+        seed: 1,
+        log: None,
+        retry: Default::default(),
+        slo: None,
+    };
+    let live = Arc::new(Live::default());
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let dead = fleets.remove(0);
+    let dead_addr = addrs[0].clone();
+    let run = tokio::spawn(engine::run(
+        client,
+        source,
+        plan,
+        live.clone(),
+        rx,
+        Duration::from_secs(5),
+    ));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    dead.shutdown(Duration::from_millis(10)).await;
+    let sent_at_death = r.router.pools()[0].endpoints[0]
+        .sent
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let out = run.await.unwrap();
+    let ep0 = &r.router.pools()[0].endpoints[0];
+    assert_eq!(ep0.addr, dead_addr);
+    let sent_dead_total = ep0.sent.load(std::sync::atomic::Ordering::Relaxed);
+    // After the death, at most the requests picked before the failed scrape (≤ 200 ms at
+    // 100 req/s spread over 3) went there.
+    assert!(
+        sent_dead_total - sent_at_death <= 20,
+        "{sent_at_death} then {sent_dead_total}"
+    );
+    let c = &out.recorded.total.counts;
+    // Nothing lost: every sent request is either ok or a classified failure.
+    assert_eq!(c.requests, 200);
+    assert_eq!(c.ok + c.failed(), c.requests);
+    for k in c.errors.keys() {
+        assert!(
+            k.ends_with("/gateway") || k.ends_with("/model_server"),
+            "unclassified {k}"
+        );
+    }
+    // The survivors served the rest.
+    assert!(c.ok >= 170, "{c:?}");
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epp_without_metrics_fails_closed_with_503() {
+    // Nothing listens there: scrapes fail, FailClose rejects.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = l.local_addr().unwrap().to_string();
+    drop(l);
+    let cfg = RouterConfig::quick(vec![nowhere], PickerConfig::Epp(EppConfig::default()));
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, body) = reqwest_like_post(&r.url(), br#"{"model":"m","messages":[]}"#).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no healthy endpoint"), "{body}");
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lora_affinity_concentrates_adapter_requests() {
+    let mut fleets = Vec::new();
+    for _ in 0..4 {
+        fleets.push(
+            instance(InstanceConfig {
+                lora_adapters: vec!["sql-lora".into()],
+                max_loras: 1,
+                ttft_ms: 20.0,
+                itl_ms: 5.0,
+                decode_slowdown: 0.0,
+                ..Default::default()
+            })
+            .await,
+        );
+    }
+    // Affinity (1.0 active vs 0.8 free slot, × 3) outweighs a one-request queue difference
+    // (× 0.5).
+    let epp = EppConfig {
+        queue: 0.5,
+        kv_cache: 0.0,
+        prefix: 0.0,
+        lora: 3.0,
+        ..Default::default()
+    };
+    let cfg = RouterConfig::quick(fleets.iter().map(addr).collect(), PickerConfig::Epp(epp));
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = Client::new(&ClientConfig::new(&r.url())).unwrap();
+    // One long request first makes the adapter active on one endpoint.
+    let warm = client.clone();
+    let first = tokio::spawn(async move {
+        let s = spec("sql-lora", true, 200);
+        warm.send(&s, warm.body(&s)).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let source: engine::Source = Arc::new(|_| spec("sql-lora", true, 20));
+    let plan = Plan {
+        load: Load::Closed { concurrency: 3 },
+        duration: None,
+        requests: Some(60),
+        warmup: Duration::ZERO,
+        max_in_flight: 100,
+        seed: 1,
+        log: None,
+        retry: Default::default(),
+        slo: None,
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let out = engine::run(
+        client,
+        source,
+        plan,
+        Arc::new(Live::default()),
+        rx,
+        Duration::from_secs(5),
+    )
+    .await;
+    let warm_outcome = first.await.unwrap();
+    assert!(warm_outcome.error.is_none());
+    let active = warm_outcome.endpoint.unwrap();
+    let by_ep = &out.recorded.by_endpoint;
+    let on_active = by_ep.get(&active).map_or(0, |g| g.counts.ok);
+    assert_eq!(out.recorded.total.counts.ok, 60);
+    // Round robin would put 15 there; affinity puts nearly all.
+    assert!(
+        on_active >= 45,
+        "{on_active} of 60 on the active endpoint: {:?}",
+        by_ep.keys()
+    );
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_metrics_count_requests_and_decisions() {
+    let f = instance(fast("mock-model")).await;
+    let cfg = RouterConfig::quick(vec![addr(&f)], PickerConfig::LeastRequest);
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let c = Client::new(&ClientConfig::new(&r.url())).unwrap();
+    for _ in 0..5 {
+        let s = spec("mock-model", false, 2);
+        assert!(c.send(&s, c.body(&s)).await.error.is_none());
+    }
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    let line = format!(
+        "inferbench_router_requests_total{{pool=\"default\",endpoint=\"{}\"}} 5",
+        addr(&f)
+    );
+    assert!(text.contains(&line), "{text}");
+    assert!(text.contains("inferbench_router_picker_decision_seconds_count{pool=\"default\"} 5"));
+    r.shutdown().await;
+}
