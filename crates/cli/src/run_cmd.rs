@@ -219,6 +219,8 @@ fn adhoc(a: &RunArgs, url: &str) -> anyhow::Result<Config> {
             parse_duration(&a.retry_backoff).context("--retry-backoff")?
         )),
         stop: None,
+        arms: Vec::new(),
+        arm_window: None,
     };
     Ok(Config {
         file: ConfigFile {
@@ -506,6 +508,41 @@ fn print_scenario(s: &ScenarioReport) {
                 o,
                 "endpoint {e}: {} requests ({share:.1}%)",
                 g.counts.requests
+            );
+        }
+    }
+    if !s.arms.is_empty() {
+        let _ = writeln!(
+            o,
+            "routing overhead vs direct (µs; TTFT and e2e added at p50/p95/p99):\n{:<16} {:>8} {:>9} {:>22} {:>22} {:>8} {:>11} {:>8} {:>8}",
+            "arm",
+            "req/s",
+            "TTFT p50",
+            "TTFT added",
+            "e2e added",
+            "thrpt",
+            "router CPU",
+            "prefix",
+            "routed"
+        );
+        for a in &s.arms {
+            let tr = |v: Option<[i64; 3]>| {
+                v.map_or("—".to_string(), |[x, y, z]| format!("{x:+}/{y:+}/{z:+}"))
+            };
+            let _ = writeln!(
+                o,
+                "{:<16} {:>8.2} {:>9.3} {:>22} {:>22} {:>8} {:>11} {:>7.1}% {:>7.2}%",
+                a.name,
+                a.result.achieved_rate(),
+                ms(a.result.total.latency.ttft.summary().p50_us),
+                tr(a.ttft_added_us),
+                tr(a.e2e_added_us),
+                a.throughput_change_pct
+                    .map_or("—".to_string(), |p| format!("{p:+.1}%")),
+                a.router_cpu_per_1000
+                    .map_or("—".to_string(), |c| format!("{c:.3} s/1k")),
+                a.prefix_hit_rate * 100.0,
+                a.routing_accuracy * 100.0
             );
         }
     }

@@ -113,6 +113,34 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
         }
     }
     let _ = writeln!(o, "{}", row("**all**", &s.total));
+    if !s.arms.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n**Routing overhead vs direct** (µs added at p50 / p95 / p99)\n\n| arm | req/s | TTFT p50 ms | TTFT added | e2e added | throughput | router CPU s/1k | prefix hit | routing accuracy |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for a in &s.arms {
+            let tr = |v: Option<[i64; 3]>| {
+                v.map_or("—".to_string(), |[x, y, z]| {
+                    format!("{x:+} / {y:+} / {z:+}")
+                })
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {:.2} | {} | {} | {} | {} | {} | {:.1}% | {:.2}% |",
+                a.name,
+                a.result.achieved_rate(),
+                ms(a.result.total.latency.ttft.summary().p50_us),
+                tr(a.ttft_added_us),
+                tr(a.e2e_added_us),
+                a.throughput_change_pct
+                    .map_or("—".to_string(), |p| format!("{p:+.1}%")),
+                a.router_cpu_per_1000
+                    .map_or("—".to_string(), |c| format!("{c:.3}")),
+                a.prefix_hit_rate * 100.0,
+                a.routing_accuracy * 100.0
+            );
+        }
+    }
     if let Some(b) = &s.breaking_point {
         let unit = if s
             .stages

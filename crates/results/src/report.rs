@@ -47,6 +47,9 @@ pub struct ScenarioReport {
     pub thresholds: Vec<Check>,
     /// For stress: where it broke.
     pub breaking_point: Option<BreakingPoint>,
+    /// Routing arms side by side, with their overhead over `direct`.
+    #[serde(default)]
+    pub arms: Vec<ArmReport>,
     /// Every threshold passed (and the SLO, if any).
     pub passed: bool,
 }
@@ -86,6 +89,31 @@ pub struct SloReport {
     pub good_fraction: f64,
     /// All checks held.
     pub passed: bool,
+}
+
+/// One routing arm's results and what it adds over `direct`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmReport {
+    /// `direct`, `proxy-rr`, `epp` or a configuration's name.
+    pub name: String,
+    /// The URL the client sent to.
+    pub url: String,
+    /// Everything measured on this arm (all its windows merged).
+    pub result: RunResult,
+    /// CPU seconds the router of this arm used (none for `direct`).
+    pub router_cpu_s: Option<f64>,
+    /// Router CPU seconds per 1,000 requests.
+    pub router_cpu_per_1000: Option<f64>,
+    /// TTFT p50 / p95 / p99 minus direct's, µs (none without a direct arm).
+    pub ttft_added_us: Option<[i64; 3]>,
+    /// End-to-end p50 / p95 / p99 minus direct's, µs.
+    pub e2e_added_us: Option<[i64; 3]>,
+    /// Successful requests/s relative to direct, percent.
+    pub throughput_change_pct: Option<f64>,
+    /// Prompt tokens served from the prefix cache / prompt tokens.
+    pub prefix_hit_rate: f64,
+    /// Answers from the model asked for / requests.
+    pub routing_accuracy: f64,
 }
 
 /// Where a stress test broke. Levels are rates (req/s), or concurrency for a concurrency

@@ -296,6 +296,55 @@ pub struct Scenario {
     pub retry_backoff: Option<Dur>,
     /// Stop condition: end this scenario early when it is clearly broken.
     pub stop: Option<StopWhen>,
+    /// Routing arms run side by side on the same load, interleaved in windows (A B A B …):
+    /// `direct` (the client spreads requests over the target's URLs itself), `proxy-rr` (the
+    /// reference router in round-robin, bodies unread: the baseline gateway), `epp` (body
+    /// routing + the EPP's default scorers), or a named picker configuration.
+    #[serde(default)]
+    pub arms: Vec<Arm>,
+    /// Length of each arm's window (default 5s).
+    pub arm_window: Option<Dur>,
+}
+
+/// A routing arm: a name (`direct`, `proxy-rr`, `epp`, `round-robin`, `random`,
+/// `least-request`) or a named picker configuration.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Arm {
+    /// A built-in arm.
+    Named(String),
+    /// A picker configuration.
+    Custom(ArmConfig),
+}
+
+/// A named picker configuration for an arm.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArmConfig {
+    /// Label in the report.
+    pub name: String,
+    /// epp (default), round-robin, random or least-request.
+    pub picker: Option<String>,
+    /// EPP `queue-scorer` weight (default 2).
+    pub queue: Option<f64>,
+    /// EPP `kv-cache-utilization-scorer` weight (default 2).
+    pub kv_cache: Option<f64>,
+    /// EPP `prefix-cache-scorer` weight (default 3).
+    pub prefix: Option<f64>,
+    /// EPP `lora-affinity-scorer` weight (default 0).
+    pub lora: Option<f64>,
+    /// Read bodies (body-based routing, prefix scoring); default true.
+    pub body_routing: Option<bool>,
+}
+
+impl Arm {
+    /// Its label.
+    pub fn name(&self) -> &str {
+        match self {
+            Arm::Named(n) => n,
+            Arm::Custom(c) => &c.name,
+        }
+    }
 }
 
 /// The load: exactly one of `rate`, `concurrency`, `stages`, `sweep`, `stress`, `users`.

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod arms;
 pub mod config;
 pub mod embedded;
 pub mod progress;

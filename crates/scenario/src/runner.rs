@@ -578,7 +578,160 @@ pub async fn run_scenario(
     let mut stages: Vec<StageReport> = Vec::new();
     let mut wholes: Vec<RunResult> = Vec::new();
     let mut breaking_point = None;
-    let kind = if let Some(r) = &l.rate {
+    let mut arm_reports = Vec::new();
+    let kind = if !s.arms.is_empty() {
+        let backends: Vec<String> = urls
+            .split(',')
+            .map(|u| {
+                u.trim()
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .trim_end_matches("/v1")
+                    .to_string()
+            })
+            .collect();
+        let mut servers = Vec::new();
+        for (i, a) in s.arms.iter().enumerate() {
+            servers.push(
+                crate::arms::ArmServer::start(a, i, &backends)
+                    .await
+                    .map_err(|e| RunError::Client {
+                        target: t.name.value.clone(),
+                        message: format!("arm `{}` did not start: {e}", a.name()),
+                    })?,
+            );
+        }
+        let cpu0: Vec<Option<f64>> = servers.iter().map(|a| a.cpu_s()).collect();
+        let load = match (&l.rate, &l.concurrency) {
+            (Some(r), _) => Load::Open {
+                rate: r.value,
+                arrival,
+            },
+            (_, Some(n)) => Load::Closed {
+                concurrency: n.value.max(1) as usize,
+            },
+            _ => Load::Closed { concurrency: 1 },
+        };
+        let window = scaled(s.arm_window.map_or(Duration::from_secs(5), |d| d.0), sc);
+        let total_time = duration.unwrap_or(window);
+        let rounds = (total_time.as_secs_f64() / window.as_secs_f64())
+            .ceil()
+            .max(1.0) as usize;
+        if opts.progress {
+            eprintln!(
+                "▶ {} · arms {} · {} · {rounds} round(s) of {:.1} s windows",
+                s.name.value,
+                servers
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                load_label(&load),
+                window.as_secs_f64()
+            );
+        }
+        let quiet = Options {
+            progress: false,
+            ..opts.clone()
+        };
+        let mut merged: Vec<Option<RunResult>> = vec![None; servers.len()];
+        'rounds: for round in 0..rounds {
+            for j in 0..servers.len() {
+                if *stop.borrow() {
+                    break 'rounds;
+                }
+                // Rotate the order each round so no arm always follows the same one.
+                let idx = (j + round) % servers.len();
+                // Each window gets its own requests (a fresh seed): repeating the same prompts
+                // would turn the later windows into prefix-cache hits.
+                let window_seed =
+                    seed.wrapping_add((round * servers.len() + idx + 1) as u64 * 0x9E37);
+                let arm_ctx = Ctx {
+                    client: client_for(t, &servers[idx].url)?,
+                    opts: &quiet,
+                    source: crate::workload::source(c, s, t, window_seed, opts.scale)?,
+                    scenario: s,
+                    urls: servers[idx].url.clone(),
+                    slo: ctx.slo,
+                    seed: window_seed,
+                };
+                let step = Step {
+                    name: servers[idx].name.clone(),
+                    load: load.clone(),
+                    duration: Some(window),
+                    requests: None,
+                    warmup: if round == 0 { warmup } else { Duration::ZERO },
+                    stage_names: Vec::new(),
+                };
+                let (_, w) = run_step(&arm_ctx, step, stop.clone()).await;
+                match &mut merged[idx] {
+                    Some(m) => {
+                        let d = m.duration_s + w.duration_s;
+                        m.merge(&w);
+                        m.duration_s = d;
+                    }
+                    slot => *slot = Some(w),
+                }
+            }
+        }
+        let direct = s
+            .arms
+            .iter()
+            .position(|a| a.name() == "direct")
+            .and_then(|i| merged[i].clone());
+        for (i, server) in servers.iter().enumerate() {
+            let Some(mut r) = merged[i].take() else {
+                continue;
+            };
+            r.load = format!("arm {} · {}", server.name, load_label(&load));
+            r.warnings.dedup();
+            let cpu = match (server.cpu_s(), cpu0[i]) {
+                (Some(a), Some(b)) => Some(a - b),
+                _ => None,
+            };
+            let added =
+                |pick: &dyn Fn(&RunResult) -> &inferbench_results::histogram::LatencyHistogram| {
+                    direct
+                        .as_ref()
+                        .filter(|_| server.name != "direct")
+                        .map(|d| {
+                            let (a, b) = (pick(&r).summary(), pick(d).summary());
+                            [
+                                a.p50_us as i64 - b.p50_us as i64,
+                                a.p95_us as i64 - b.p95_us as i64,
+                                a.p99_us as i64 - b.p99_us as i64,
+                            ]
+                        })
+                };
+            let c = &r.total.counts;
+            let report = inferbench_results::report::ArmReport {
+                name: server.name.clone(),
+                url: redact(&server.url),
+                router_cpu_s: cpu,
+                router_cpu_per_1000: cpu
+                    .map(|c| c * 1000.0 / r.total.counts.requests.max(1) as f64),
+                ttft_added_us: added(&|x: &RunResult| &x.total.latency.ttft),
+                e2e_added_us: added(&|x: &RunResult| &x.total.latency.e2e),
+                throughput_change_pct: direct
+                    .as_ref()
+                    .filter(|_| server.name != "direct")
+                    .map(|d| (r.achieved_rate() / d.achieved_rate().max(1e-9) - 1.0) * 100.0),
+                prefix_hit_rate: c.cached_tokens as f64 / c.input_tokens.max(1) as f64,
+                routing_accuracy: 1.0 - r.misrouted as f64 / c.requests.max(1) as f64,
+                result: r.clone(),
+            };
+            stages.push(StageReport {
+                name: server.name.clone(),
+                result: r.clone(),
+            });
+            wholes.push(r);
+            arm_reports.push(report);
+        }
+        for server in servers {
+            server.shutdown().await;
+        }
+        "arms"
+    } else if let Some(r) = &l.rate {
         let step = Step {
             name: "steady".into(),
             load: Load::Open {
@@ -875,6 +1028,7 @@ pub async fn run_scenario(
         slo: slo_report,
         thresholds,
         breaking_point,
+        arms: arm_reports,
         passed,
     })
 }

@@ -124,6 +124,39 @@ fn scenario(c: &Config, s: &Scenario) -> Result<(), ConfigError> {
         None => {}
     }
     load(c, s, &s.load)?;
+    if !s.arms.is_empty() {
+        if s.load.rate.is_none() && s.load.concurrency.is_none() {
+            return Err(c.error(line, "arms", "arms need a `rate` or `concurrency` load"));
+        }
+        if s.duration.is_none() {
+            return Err(c.error(line, "arms", "arms need a duration (shared out in windows)"));
+        }
+        let mut names = BTreeSet::new();
+        for a in &s.arms {
+            let ok = match a {
+                crate::config::Arm::Named(n) => matches!(
+                    n.as_str(),
+                    "direct" | "proxy-rr" | "epp" | "round-robin" | "random" | "least-request"
+                ),
+                crate::config::Arm::Custom(cfg) => cfg.picker.as_deref().is_none_or(|p| {
+                    matches!(p, "epp" | "round-robin" | "random" | "least-request")
+                }),
+            };
+            if !ok {
+                return Err(c.error(
+                    line,
+                    "arms",
+                    format!(
+                        "unknown arm `{}` (direct, proxy-rr, epp, round-robin, random, least-request, or {{name, picker, weights}})",
+                        a.name()
+                    ),
+                ));
+            }
+            if !names.insert(a.name().to_string()) {
+                return Err(c.error(line, "arms", format!("arm `{}` is listed twice", a.name())));
+            }
+        }
+    }
     for t in &s.thresholds {
         Threshold::parse(t).map_err(|e| c.error(t.line, "thresholds", e.to_string()))?;
     }

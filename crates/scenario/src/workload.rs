@@ -204,6 +204,7 @@ pub fn source(
         .as_ref()
         .and_then(|m| m.think_time)
         .map_or(Duration::ZERO, |d| d.0.mul_f64(time_scale.clamp(0.0, 1e6)));
+    let prefix_seed = s.seed.unwrap_or(1);
     let synth = PromptSynth::new();
     Ok(Arc::new(move |k| {
         let mut rng =
@@ -239,8 +240,11 @@ pub fn source(
         } else if let Some((groups, members, prefix_tokens)) = prefix {
             let g = rng.random_range(0..groups);
             let m = rng.random_range(0..members);
-            let mut text = synth.prompt((1 << 61) | (seed << 32) ^ g, prefix_tokens);
-            let suffix_id = (1 << 62) | ((seed ^ g).wrapping_mul(1_000_033) ^ m);
+            // The groups' prefixes depend on the scenario's seed only: every window and arm of
+            // a run shares the same system prompts.
+            let mut text = synth.prompt((1 << 61) | (prefix_seed << 32) ^ g, prefix_tokens);
+            let suffix_id =
+                (1 << 62) | ((prefix_seed ^ g).wrapping_mul(1_000_033) ^ m ^ (seed << 40));
             text.push_str(&synth.prompt(suffix_id, prompt_len));
             text
         } else {

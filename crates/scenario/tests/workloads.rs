@@ -260,3 +260,108 @@ async fn a_stop_condition_ends_the_scenario_not_the_suite() {
     );
     assert!(broken.total.total.counts.requests < 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arms_run_side_by_side_with_their_overhead() {
+    let f = MockFleet::start(
+        FleetConfig::uniform(
+            "127.0.0.1",
+            0,
+            2,
+            InstanceConfig {
+                ttft_ms: 3.0,
+                itl_ms: 0.5,
+                decode_slowdown: 0.0,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let text = format!(
+        "targets:\n  - name: m\n    url: {}\n    models: [mock-model]\nscenarios:\n  \
+         - name: arms\n    load: {{rate: 40}}\n    duration: 1.5s\n    arm_window: 500ms\n    \
+         arms: [direct, proxy-rr, epp, {{name: rr-bbr, picker: round-robin}}]\n    \
+         workload: {{output_tokens: 4}}\n    thresholds: [\"routing_accuracy >= 100%\"]\n",
+        f.urls().join(",")
+    );
+    let c = Config::parse(&text, "t.yaml").unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let report = run_suite(&c, &Options::default(), rx, |_, _| {})
+        .await
+        .unwrap();
+    let s = &report.scenarios[0];
+    assert!(s.passed);
+    let names: Vec<&str> = s.arms.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["direct", "proxy-rr", "epp", "rr-bbr"]);
+    for a in &s.arms {
+        // 3 windows of 0.5 s at 40 req/s.
+        assert_eq!(a.result.total.counts.ok, 60, "{}", a.name);
+        assert_eq!(a.routing_accuracy, 1.0);
+        // Both instances served each arm.
+        assert_eq!(a.result.by_endpoint.len(), 2, "{}", a.name);
+        if a.name == "direct" {
+            assert!(a.ttft_added_us.is_none() && a.router_cpu_s.is_none());
+        } else {
+            assert!(a.ttft_added_us.is_some() && a.router_cpu_s.is_some());
+            assert!(
+                a.router_cpu_s.unwrap() > 0.0,
+                "{} router CPU measured",
+                a.name
+            );
+        }
+    }
+    assert_eq!(s.total.total.counts.ok, 240);
+}
+
+/// Prefix-aware picking keeps each group on the instance that has its prefix cached; round
+/// robin spreads every group everywhere, and a KV cache that holds only a quarter of the groups
+/// then keeps missing. Runs each arm on a fresh fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefix_aware_epp_beats_round_robin_on_shared_prefixes() {
+    async fn ttft_p90(arm: &str) -> (f64, f64) {
+        let cfg = InstanceConfig {
+            ttft_ms: 2.0,
+            itl_ms: 0.5,
+            prefill_ms_per_token: 0.1,
+            decode_slowdown: 0.0,
+            kv_blocks: 400,
+            ..Default::default()
+        };
+        let f = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 4, cfg).unwrap())
+            .await
+            .unwrap();
+        let text = format!(
+            "targets:\n  - name: m\n    url: {}\n    models: [mock-model]\nscenarios:\n  \
+             - name: prefix\n    load: {{rate: 40}}\n    duration: 5s\n    arm_window: 5s\n    \
+             arms: [{arm}]\n    workload: {{prompt_tokens: 32, output_tokens: 2, stream: false, \
+             shared_prefix: {{groups: 16, prompts_per_group: 64, prefix_tokens: 768}}}}\n",
+            f.urls().join(",")
+        );
+        let c = Config::parse(&text, "t.yaml").unwrap();
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let report = run_suite(&c, &Options::default(), rx, |_, _| {})
+            .await
+            .unwrap();
+        let a = &report.scenarios[0].arms[0];
+        assert_eq!(a.result.total.counts.ok, 200, "{arm}");
+        (
+            a.result.total.latency.ttft.quantile(0.9) as f64 / 1000.0,
+            a.prefix_hit_rate,
+        )
+    }
+    let (rr, rr_hits) = ttft_p90("round-robin").await;
+    let (epp, epp_hits) = ttft_p90("epp").await;
+    eprintln!(
+        "TTFT p90 round-robin {rr:.1} ms (prefix hits {rr_hits:.2}), epp {epp:.1} ms ({epp_hits:.2})"
+    );
+    assert!(
+        epp_hits > rr_hits + 0.3,
+        "prefix hits: epp {epp_hits:.2}, rr {rr_hits:.2}"
+    );
+    assert!(
+        rr > 2.0 * epp,
+        "TTFT p90: round-robin {rr:.1} ms, epp {epp:.1} ms"
+    );
+}

@@ -1,0 +1,138 @@
+//! Routing arms: for each, the URL the client sends to — the fleet itself (`direct`) or an
+//! in-process reference router on its own runtime (so its CPU can be measured apart).
+
+use inferbench_router::config::PickerConfig;
+use inferbench_router::picker::epp::EppConfig;
+use inferbench_router::{RouterConfig, RouterHandle};
+
+use crate::config::Arm;
+
+/// A started arm.
+pub struct ArmServer {
+    /// Label.
+    pub name: String,
+    /// Where the client sends.
+    pub url: String,
+    thread: Option<String>,
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: Option<RouterHandle>,
+}
+
+/// The router configuration of an arm over `backends` (`host:port`), or `None` for direct.
+pub fn router_config(arm: &Arm, backends: &[String]) -> Option<RouterConfig> {
+    let quick = |p: PickerConfig, body: bool| {
+        let mut c = RouterConfig::quick(backends.to_vec(), p);
+        c.body_routing = body;
+        Some(c)
+    };
+    match arm {
+        Arm::Named(n) => match n.as_str() {
+            "direct" => None,
+            "proxy-rr" => quick(PickerConfig::RoundRobin, false),
+            "epp" => quick(PickerConfig::Epp(EppConfig::default()), true),
+            "round-robin" => quick(PickerConfig::RoundRobin, true),
+            "random" => quick(PickerConfig::Random, true),
+            _ => quick(PickerConfig::LeastRequest, true),
+        },
+        Arm::Custom(c) => {
+            let d = EppConfig::default();
+            let picker = match c.picker.as_deref().unwrap_or("epp") {
+                "round-robin" => PickerConfig::RoundRobin,
+                "random" => PickerConfig::Random,
+                "least-request" => PickerConfig::LeastRequest,
+                _ => PickerConfig::Epp(EppConfig {
+                    queue: c.queue.unwrap_or(d.queue),
+                    kv_cache: c.kv_cache.unwrap_or(d.kv_cache),
+                    prefix: c.prefix.unwrap_or(d.prefix),
+                    lora: c.lora.unwrap_or(d.lora),
+                    ..d
+                }),
+            };
+            quick(picker, c.body_routing.unwrap_or(true))
+        }
+    }
+}
+
+impl ArmServer {
+    /// Starts arm number `index` in front of `backends`.
+    pub async fn start(arm: &Arm, index: usize, backends: &[String]) -> Result<Self, String> {
+        let Some(cfg) = router_config(arm, backends) else {
+            return Ok(ArmServer {
+                name: arm.name().to_string(),
+                url: backends
+                    .iter()
+                    .map(|b| format!("http://{b}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                thread: None,
+                runtime: None,
+                handle: None,
+            });
+        };
+        // Named apart: the client's CPU figure leaves these threads out, this arm's counts them.
+        let thread = format!(
+            "{}-a{index}",
+            inferbench_loadgen::engine::NOT_CLIENT_THREAD_PREFIX
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(thread.clone())
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let listen = "127.0.0.1:0"
+            .parse()
+            .map_err(|_| "bad address".to_string())?;
+        let handle = runtime
+            .spawn(inferbench_router::start(cfg, listen))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok(ArmServer {
+            name: arm.name().to_string(),
+            url: handle.url(),
+            thread: Some(thread),
+            runtime: Some(runtime),
+            handle: Some(handle),
+        })
+    }
+
+    /// CPU seconds of this arm's router threads so far (none for direct).
+    pub fn cpu_s(&self) -> Option<f64> {
+        let name = self.thread.as_ref()?;
+        let mut total = 0.0;
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for t in tasks.flatten() {
+                let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                if comm.trim_end() == name.as_str() {
+                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                    let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+                    let f: Vec<&str> = rest.split_whitespace().collect();
+                    let ticks =
+                        |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+                    total += (ticks(11) + ticks(12)) / 100.0;
+                }
+            }
+        }
+        Some(total)
+    }
+
+    /// Stops the router.
+    pub async fn shutdown(mut self) {
+        if let (Some(h), Some(rt)) = (self.handle.take(), self.runtime.as_ref()) {
+            let _ = rt.spawn(h.shutdown()).await;
+        }
+        if let Some(rt) = self.runtime.take() {
+            // Dropping a runtime inside async code would panic: let it go in the background.
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for ArmServer {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
