@@ -93,8 +93,10 @@ async fn low_rate_report_matches_the_server() {
         * 1000.0;
     let ttft = r.total.latency.ttft.summary();
     let client_ttft_ms = ttft.p50_us as f64 / 1000.0;
+    // A sanity check on the mock (it shares this process's two cores with the client and two
+    // timer threads); the test's point is the client-vs-server difference below.
     assert!(
-        (50.0..50.5).contains(&server_ttft_ms),
+        (50.0..52.0).contains(&server_ttft_ms),
         "server TTFT {server_ttft_ms}"
     );
     assert!(
