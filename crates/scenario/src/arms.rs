@@ -56,6 +56,17 @@ pub fn router_config(arm: &Arm, backends: &[String]) -> Option<RouterConfig> {
 impl ArmServer {
     /// Starts arm number `index` in front of `backends`.
     pub async fn start(arm: &Arm, index: usize, backends: &[String]) -> Result<Self, String> {
+        if let Arm::Custom(c) = arm
+            && let Some(url) = &c.url
+        {
+            return Ok(ArmServer {
+                name: c.name.clone(),
+                url: url.clone(),
+                thread: None,
+                runtime: None,
+                handle: None,
+            });
+        }
         let Some(cfg) = router_config(arm, backends) else {
             return Ok(ArmServer {
                 name: arm.name().to_string(),

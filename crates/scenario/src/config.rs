@@ -335,6 +335,9 @@ pub struct ArmConfig {
     pub lora: Option<f64>,
     /// Read bodies (body-based routing, prefix scoring); default true.
     pub body_routing: Option<bool>,
+    /// Or: send to this URL instead of starting a router — another gateway or proxy (e.g.
+    /// HAProxy or nginx in front of the same fleet), measured side by side with the others.
+    pub url: Option<String>,
 }
 
 impl Arm {

@@ -693,7 +693,11 @@ pub async fn run_scenario(
                 |pick: &dyn Fn(&RunResult) -> &inferbench_results::histogram::LatencyHistogram| {
                     direct
                         .as_ref()
-                        .filter(|_| server.name != "direct")
+                        .filter(|d| {
+                            server.name != "direct"
+                                && r.total.counts.ok > 0
+                                && d.total.counts.ok > 0
+                        })
                         .map(|d| {
                             let (a, b) = (pick(&r).summary(), pick(d).summary());
                             [
