@@ -29,6 +29,10 @@ pub struct RouterArgs {
     /// Endpoint metrics scrape period, ms.
     #[arg(long, default_value_t = 50)]
     scrape_interval_ms: u64,
+    /// The Gateway API Inference Extension's EndpointPickerConfig (plugins and scheduling
+    /// profiles) for the --backend pool's EPP picker.
+    #[arg(long)]
+    picker_config: Option<PathBuf>,
     /// A router file (YAML: pools, routes, pickers, base_models) instead of --backend/--picker.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -42,7 +46,17 @@ pub async fn run(a: RouterArgs) -> anyhow::Result<()> {
             if a.backends.is_empty() {
                 anyhow::bail!("give --backend HOST:PORT (repeatable) or --config router.yaml");
             }
-            let picker = PickerConfig::from_name(&a.picker).map_err(anyhow::Error::msg)?;
+            let picker = match &a.picker_config {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
+                    let epp = inferbench_router::gie::EndpointPickerConfig::from_yaml(&text)
+                        .and_then(|c| c.to_epp())
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+                    PickerConfig::Epp(epp)
+                }
+                None => PickerConfig::from_name(&a.picker).map_err(anyhow::Error::msg)?,
+            };
             let mut c = RouterConfig::quick(a.backends.clone(), picker);
             c.body_routing = !a.no_body_routing;
             c.scrape_interval_ms = a.scrape_interval_ms;

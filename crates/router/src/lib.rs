@@ -8,6 +8,7 @@
 
 pub mod bbr;
 pub mod config;
+pub mod gie;
 pub mod metrics;
 pub mod picker;
 pub mod server;
