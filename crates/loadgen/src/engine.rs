@@ -436,7 +436,7 @@ pub async fn run(
                         alive.clone(),
                         exhausted.clone(),
                     );
-                    let mut stop = stop.clone();
+                    let stop = stop.clone();
                     tasks.spawn(async move {
                         loop {
                             if *stop.borrow() {
@@ -460,14 +460,9 @@ pub async fn run(
                             let now_in = s.live.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
                             peak.fetch_max(now_in, Ordering::Relaxed);
                             s.live.sent.fetch_add(1, Ordering::Relaxed);
-                            tokio::select! {
-                                _ = s.one(k, planned) => {}
-                                _ = stop.wait_for(|s| *s) => {
-                                    stopped.store(true, Ordering::Relaxed);
-                                    s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
-                                    break;
-                                }
-                            }
+                            // A stop lets the request in flight finish (within the run's grace,
+                            // then the drain aborts it): what completes is recorded.
+                            s.one(k, planned).await;
                             s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
                         }
                         if let Some(a) = alive.lock().get_mut(i) {

@@ -26,6 +26,9 @@ pub struct Recorded {
     pub slo: Option<SloLimits>,
 }
 
+/// Distinct endpoints kept apart; beyond, they are counted as `other`.
+pub const MAX_ENDPOINTS: usize = 256;
+
 fn us(d: std::time::Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
 }
@@ -64,7 +67,7 @@ impl Recorded {
                 let ttft = o.first_token.map(|ft| us(ft - o.sent));
                 let n = o.output_tokens();
                 let tpot = match o.first_token {
-                    Some(ft) if n > 1 => Some(us((o.end - ft) / (n - 1) as u32)),
+                    Some(ft) if n > 1 => Some(us((o.end - ft).div_f64((n - 1) as f64))),
                     _ => Some(0),
                 };
                 let e2e = us(o.end - o.sent);
@@ -81,9 +84,16 @@ impl Recorded {
                     if good {
                         g.counts.good += 1;
                     }
-                    g.counts.input_tokens += o.prompt_tokens.unwrap_or(0);
-                    g.counts.output_tokens += o.output_tokens();
-                    g.counts.cached_tokens += o.cached_tokens.unwrap_or(0);
+                    g.counts.input_tokens = g
+                        .counts
+                        .input_tokens
+                        .saturating_add(o.prompt_tokens.unwrap_or(0));
+                    g.counts.output_tokens =
+                        g.counts.output_tokens.saturating_add(o.output_tokens());
+                    g.counts.cached_tokens = g
+                        .counts
+                        .cached_tokens
+                        .saturating_add(o.cached_tokens.unwrap_or(0));
                     let l = &mut g.latency;
                     if let Some(ft) = o.first_token {
                         l.ttft.record(us(ft - o.sent));
@@ -92,7 +102,7 @@ impl Recorded {
                         let n = o.output_tokens();
                         // TPOT needs the decode phase to be seen: streamed answers only.
                         if n > 1 && !o.token_events.is_empty() {
-                            l.tpot.record(us((o.end - ft) / (n - 1) as u32));
+                            l.tpot.record(us((o.end - ft).div_f64((n - 1) as f64)));
                         }
                     }
                     for w in o.token_events.windows(2) {
@@ -109,6 +119,15 @@ impl Recorded {
         };
         apply(&mut self.total);
         apply(self.by_model.entry(model.to_string()).or_default());
+        // The endpoint comes from a response header: a gateway that puts a per-request value
+        // there must not grow memory without bound.
+        let endpoint = if self.by_endpoint.len() >= MAX_ENDPOINTS
+            && !self.by_endpoint.contains_key(&endpoint)
+        {
+            "other".to_string()
+        } else {
+            endpoint
+        };
         apply(self.by_endpoint.entry(endpoint).or_default());
         let lag = o.sent.saturating_duration_since(planned);
         if lag > std::time::Duration::from_millis(1) {
@@ -172,5 +191,39 @@ mod tests {
         assert_eq!(r.misrouted, 1);
         assert_eq!(r.total.counts.errors["misrouted/gateway"], 1);
         assert_eq!(r.total.counts.ok, 1);
+    }
+
+    #[test]
+    fn absurd_server_counts_neither_panic_nor_wrap() {
+        let sent = Instant::now();
+        let mut o = outcome(sent, &[10, 20, 30]);
+        // (n − 1) as u32 would be 0 here: a division by zero before.
+        o.completion_tokens = Some(4_294_967_297);
+        o.prompt_tokens = Some(u64::MAX);
+        let mut r = Recorded {
+            slo: Some(SloLimits {
+                tpot_us: Some(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        r.record(sent, "m", &o);
+        r.record(sent, "m", &o);
+        assert_eq!(r.total.counts.ok, 2);
+        assert_eq!(r.total.counts.input_tokens, u64::MAX, "saturates");
+        assert_eq!(r.total.latency.tpot.count(), 2);
+    }
+
+    #[test]
+    fn endpoints_beyond_the_cap_are_counted_as_other() {
+        let sent = Instant::now();
+        let mut r = Recorded::default();
+        for i in 0..MAX_ENDPOINTS + 10 {
+            let mut o = outcome(sent, &[1, 2]);
+            o.endpoint = Some(format!("10.0.0.{i}:8000"));
+            r.record(sent, "m", &o);
+        }
+        assert_eq!(r.by_endpoint.len(), MAX_ENDPOINTS + 1);
+        assert_eq!(r.by_endpoint["other"].counts.requests, 10);
     }
 }

@@ -47,6 +47,8 @@ impl Ord for Entry {
 struct Wheel {
     heap: Mutex<(BinaryHeap<Entry>, u64)>,
     cond: Condvar,
+    /// The thread could not be started: wake at once and let polls re-check the time.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 /// Threads of servers run in the same process as a client (the embedded mock fleet) carry this
@@ -57,12 +59,16 @@ fn start_wheel(name: String) -> &'static Wheel {
     let wheel: &'static Wheel = Box::leak(Box::new(Wheel {
         heap: Mutex::new((BinaryHeap::new(), 0)),
         cond: Condvar::new(),
+        failed: std::sync::atomic::AtomicBool::new(false),
     }));
     let spawned = std::thread::Builder::new()
         .name(name)
         .spawn(move || run(wheel));
     if spawned.is_err() {
         // Without the thread nothing would fire: fall back to waking at once (polls re-check time).
+        wheel
+            .failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         eprintln!("inferbench: cannot start a timer thread; timing falls back to polling");
     }
     wheel
@@ -117,6 +123,10 @@ fn register(side: Side, at: std::time::Instant, waker: &Waker) {
         Side::Client => *CLIENT_WHEEL,
         Side::Server => *SERVER_WHEEL,
     };
+    if wheel.failed.load(std::sync::atomic::Ordering::Relaxed) {
+        waker.wake_by_ref();
+        return;
+    }
     let mut g = wheel.heap.lock();
     let earliest = g.0.peek().is_none_or(|e| at < e.at);
     g.1 += 1;
