@@ -543,20 +543,26 @@ pub const NOT_CLIENT_THREAD_PREFIX: &str = inferbench_timer::SERVER_THREAD_PREFI
 /// starts with [`NOT_CLIENT_THREAD_PREFIX`] (Linux; 0 elsewhere).
 pub fn process_cpu_s() -> f64 {
     let total = stat_cpu_s(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default());
-    let mut others = 0.0;
+    (total - threads_cpu_s(|name| name.starts_with(NOT_CLIENT_THREAD_PREFIX))).max(0.0)
+}
+
+/// CPU seconds of this process's threads whose name satisfies `pick` (Linux; 0 elsewhere).
+pub fn threads_cpu_s(pick: impl Fn(&str) -> bool) -> f64 {
+    let mut total = 0.0;
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for t in tasks.flatten() {
             let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            if comm.starts_with(NOT_CLIENT_THREAD_PREFIX) {
-                others +=
+            if pick(comm.trim_end()) {
+                total +=
                     stat_cpu_s(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default());
             }
         }
     }
-    (total - others).max(0.0)
+    total
 }
 
-fn stat_cpu_s(s: &str) -> f64 {
+/// User + system CPU seconds from the text of a `/proc/…/stat` file.
+pub fn stat_cpu_s(s: &str) -> f64 {
     let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);

@@ -3,12 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::run::{ResultError, RunResult, SCHEMA_VERSION, SloLimits};
+use crate::run::{ResultError, RunResult, SloLimits};
 
 /// A report: what ran and what held.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    /// [`SCHEMA_VERSION`].
+    /// [`SCHEMA_VERSION`](crate::run::SCHEMA_VERSION).
     pub schema_version: u32,
     /// inferbench's version.
     pub tool_version: String,
@@ -131,16 +131,7 @@ pub struct BreakingPoint {
 impl Report {
     /// Parses a report.json, refusing other schema versions with a clear message.
     pub fn from_json(text: &str) -> Result<Self, ResultError> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ResultError::Parse(e.to_string()))?;
-        let found = v
-            .get("schema_version")
-            .and_then(|x| x.as_u64())
-            .unwrap_or(0);
-        if found != u64::from(SCHEMA_VERSION) {
-            return Err(ResultError::Version { found });
-        }
-        serde_json::from_value(v).map_err(|e| ResultError::Parse(e.to_string()))
+        crate::run::from_versioned_json(text)
     }
 
     /// Every scenario passed.

@@ -192,6 +192,22 @@ pub enum ResultError {
     },
 }
 
+/// Parses JSON whose `schema_version` must be [`SCHEMA_VERSION`].
+pub(crate) fn from_versioned_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<T, ResultError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ResultError::Parse(e.to_string()))?;
+    let found = v
+        .get("schema_version")
+        .and_then(|x| x.as_u64())
+        .unwrap_or(0);
+    if found != u64::from(SCHEMA_VERSION) {
+        return Err(ResultError::Version { found });
+    }
+    serde_json::from_value(v).map_err(|e| ResultError::Parse(e.to_string()))
+}
+
 impl RunResult {
     /// A result with nothing recorded yet.
     pub fn empty(target: &str, load: &str) -> Self {
@@ -215,16 +231,7 @@ impl RunResult {
 
     /// Reads a report, checking its schema version first.
     pub fn from_json(text: &str) -> Result<Self, ResultError> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ResultError::Parse(e.to_string()))?;
-        let found = v
-            .get("schema_version")
-            .and_then(|x| x.as_u64())
-            .unwrap_or(0);
-        if found != u64::from(SCHEMA_VERSION) {
-            return Err(ResultError::Version { found });
-        }
-        serde_json::from_value(v).map_err(|e| ResultError::Parse(e.to_string()))
+        from_versioned_json(text)
     }
 
     /// Achieved throughput of successful requests, req/s.

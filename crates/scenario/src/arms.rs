@@ -110,22 +110,10 @@ impl ArmServer {
 
     /// CPU seconds of this arm's router threads so far (none for direct).
     pub fn cpu_s(&self) -> Option<f64> {
-        let name = self.thread.as_ref()?;
-        let mut total = 0.0;
-        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-            for t in tasks.flatten() {
-                let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-                if comm.trim_end() == name.as_str() {
-                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-                    let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
-                    let f: Vec<&str> = rest.split_whitespace().collect();
-                    let ticks =
-                        |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-                    total += (ticks(11) + ticks(12)) / 100.0;
-                }
-            }
-        }
-        Some(total)
+        let name = self.thread.as_deref()?;
+        Some(inferbench_loadgen::engine::threads_cpu_s(|comm| {
+            comm == name
+        }))
     }
 
     /// Stops the router.

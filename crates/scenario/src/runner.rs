@@ -538,6 +538,30 @@ fn scaled(d: Duration, scale: f64) -> Duration {
     Duration::from_secs_f64((d.as_secs_f64() * scale).max(0.001))
 }
 
+/// The flat load of a `rate` or `concurrency` scenario.
+fn flat_load(l: &crate::config::Load, arrival: Arrival) -> Option<Load> {
+    match (&l.rate, &l.concurrency) {
+        (Some(r), _) => Some(Load::Open {
+            rate: r.value,
+            arrival,
+        }),
+        (_, Some(n)) => Some(Load::Closed {
+            concurrency: n.value.max(1) as usize,
+        }),
+        _ => None,
+    }
+}
+
+/// Keeps a step's stages and its whole result.
+fn keep(
+    (st, w): (Vec<StageReport>, RunResult),
+    stages: &mut Vec<StageReport>,
+    wholes: &mut Vec<RunResult>,
+) {
+    stages.extend(st);
+    wholes.push(w);
+}
+
 /// Runs scenario `s` against target `t` at `urls`.
 pub async fn run_scenario(
     c: &Config,
@@ -602,16 +626,7 @@ pub async fn run_scenario(
             );
         }
         let cpu0: Vec<Option<f64>> = servers.iter().map(|a| a.cpu_s()).collect();
-        let load = match (&l.rate, &l.concurrency) {
-            (Some(r), _) => Load::Open {
-                rate: r.value,
-                arrival,
-            },
-            (_, Some(n)) => Load::Closed {
-                concurrency: n.value.max(1) as usize,
-            },
-            _ => Load::Closed { concurrency: 1 },
-        };
+        let load = flat_load(l, arrival).unwrap_or(Load::Closed { concurrency: 1 });
         let window = scaled(s.arm_window.map_or(Duration::from_secs(5), |d| d.0), sc);
         let total_time = duration.unwrap_or(window);
         let rounds = (total_time.as_secs_f64() / window.as_secs_f64())
@@ -735,41 +750,26 @@ pub async fn run_scenario(
             server.shutdown().await;
         }
         "arms"
-    } else if let Some(r) = &l.rate {
+    } else if let Some(load) = flat_load(l, arrival) {
+        let kind = if l.rate.is_some() {
+            "rate"
+        } else {
+            "concurrency"
+        };
         let step = Step {
             name: "steady".into(),
-            load: Load::Open {
-                rate: r.value,
-                arrival,
-            },
+            load,
             duration,
             requests,
             warmup,
             stage_names: Vec::new(),
         };
-        {
-            let (st, w) = run_step(&ctx, step, stop.clone()).await;
-            stages.extend(st);
-            wholes.push(w);
-        }
-        "rate"
-    } else if let Some(n) = &l.concurrency {
-        let step = Step {
-            name: "steady".into(),
-            load: Load::Closed {
-                concurrency: n.value.max(1) as usize,
-            },
-            duration,
-            requests,
-            warmup,
-            stage_names: Vec::new(),
-        };
-        {
-            let (st, w) = run_step(&ctx, step, stop.clone()).await;
-            stages.extend(st);
-            wholes.push(w);
-        }
-        "concurrency"
+        keep(
+            run_step(&ctx, step, stop.clone()).await,
+            &mut stages,
+            &mut wholes,
+        );
+        kind
     } else if let Some(list) = &l.stages {
         let open = list.first().is_some_and(|st| st.rate.is_some());
         let mut prev = 0.0;
@@ -809,11 +809,11 @@ pub async fn run_scenario(
             warmup,
             stage_names: names,
         };
-        {
-            let (st, w) = run_step(&ctx, step, stop.clone()).await;
-            stages.extend(st);
-            wholes.push(w);
-        }
+        keep(
+            run_step(&ctx, step, stop.clone()).await,
+            &mut stages,
+            &mut wholes,
+        );
         "stages"
     } else if let Some(u) = &l.users {
         let n = u.users.value.max(1) as f64;
@@ -838,11 +838,11 @@ pub async fn run_scenario(
             warmup,
             stage_names: vec!["ramp-up".into(), "hold".into()],
         };
-        {
-            let (st, w) = run_step(&ctx, step, stop.clone()).await;
-            stages.extend(st);
-            wholes.push(w);
-        }
+        keep(
+            run_step(&ctx, step, stop.clone()).await,
+            &mut stages,
+            &mut wholes,
+        );
         "users"
     } else if let Some(sw) = &l.sweep {
         let d = scaled(sw.duration.value.0, sc);
@@ -854,30 +854,32 @@ pub async fn run_scenario(
             warmup,
             stage_names: Vec::new(),
         };
-        {
-            let (st, w) = run_step(
+        keep(
+            run_step(
                 &ctx,
                 flat("synchronous".into(), Load::Closed { concurrency: 1 }),
                 stop.clone(),
             )
-            .await;
-            stages.extend(st);
-            wholes.push(w);
-        }
+            .await,
+            &mut stages,
+            &mut wholes,
+        );
         let sync_rate = stages.last().map_or(0.0, |st| st.result.achieved_rate());
         if !*stop.borrow() {
             let max_c = sw
                 .max_concurrency
                 .as_ref()
                 .map_or(256, |m| m.value.max(1) as usize);
-            let (st, w) = run_step(
-                &ctx,
-                flat("throughput".into(), Load::Closed { concurrency: max_c }),
-                stop.clone(),
-            )
-            .await;
-            stages.extend(st);
-            wholes.push(w);
+            keep(
+                run_step(
+                    &ctx,
+                    flat("throughput".into(), Load::Closed { concurrency: max_c }),
+                    stop.clone(),
+                )
+                .await,
+                &mut stages,
+                &mut wholes,
+            );
         }
         let max_rate = stages.last().map_or(0.0, |st| st.result.achieved_rate());
         let k = sw.rates.as_ref().map_or(5, |r| r.value.max(1) as usize);
@@ -888,14 +890,16 @@ pub async fn run_scenario(
                 }
                 let rate = sync_rate + (max_rate - sync_rate) * i as f64 / (k + 1) as f64;
                 let rate = (rate * 100.0).round() / 100.0;
-                let (st, w) = run_step(
-                    &ctx,
-                    flat(format!("rate {rate}"), Load::Open { rate, arrival }),
-                    stop.clone(),
-                )
-                .await;
-                stages.extend(st);
-                wholes.push(w);
+                keep(
+                    run_step(
+                        &ctx,
+                        flat(format!("rate {rate}"), Load::Open { rate, arrival }),
+                        stop.clone(),
+                    )
+                    .await,
+                    &mut stages,
+                    &mut wholes,
+                );
             }
         }
         "sweep"
