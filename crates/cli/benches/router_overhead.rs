@@ -7,47 +7,14 @@
 //! `cargo bench -p inferbench --bench router_overhead [-- --rate 1000 --seconds 30]`
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use inferbench_results::report::Report;
 
+mod common;
+use common::{Kill, arg};
+
 const BIN: &str = env!("CARGO_BIN_EXE_inferbench");
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn arg(name: &str, default: f64) -> f64 {
-    let v: Vec<String> = std::env::args().collect();
-    v.iter()
-        .position(|a| a == name)
-        .and_then(|i| v.get(i + 1))
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(default)
-}
-
-fn cpu_ticks(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let t = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    t(11) + t(12)
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() {
     let rate = arg("--rate", 1000.0);
@@ -124,7 +91,7 @@ fn main() {
     let file = dir.join("overhead.yaml");
     std::fs::write(&file, scenario).expect("scenario");
     let hp_pid = haproxy_child.as_ref().map(|c| c.0.id());
-    let hp_cpu0 = hp_pid.map(cpu_ticks);
+    let hp_cpu0 = hp_pid.map(common::cpu_s);
     let status = Command::new(BIN)
         .arg("run")
         .arg(&file)
@@ -159,9 +126,9 @@ fn main() {
             ("haproxy-rr", Some(pid), Some(c0)) => (
                 format!(
                     "{:.3}",
-                    (cpu_ticks(pid) - c0) / 100.0 * 1000.0 / c.requests.max(1) as f64
+                    (common::cpu_s(pid) - c0) * 1000.0 / c.requests.max(1) as f64
                 ),
-                format!("{} MB", rss_kb(pid) / 1024),
+                format!("{} MB", common::rss_kb(pid) / 1024),
             ),
             (_, _, _) => (
                 a.router_cpu_per_1000

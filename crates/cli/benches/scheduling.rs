@@ -12,29 +12,14 @@
 //! `cargo bench -p inferbench --bench scheduling [-- --seconds 30 --prefix-rate 180 --mixed-rate 24]`
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use inferbench_results::report::Report;
 
+mod common;
+use common::{Kill, arg};
+
 const BIN: &str = env!("CARGO_BIN_EXE_inferbench");
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn arg(name: &str, default: f64) -> f64 {
-    let v: Vec<String> = std::env::args().collect();
-    v.iter()
-        .position(|a| a == name)
-        .and_then(|i| v.get(i + 1))
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Starts 8 instances with `flags`; returns the process and the URLs.
 fn fleet(flags: &[&str]) -> (Kill, String) {

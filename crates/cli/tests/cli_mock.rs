@@ -1,42 +1,11 @@
 //! The `inferbench mock` binary as users run it: flags, printed addresses, signals, and a real
 //! client nobody here wrote (the official OpenAI Python SDK).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Mock {
-    child: Child,
-    addrs: Vec<String>,
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(args: &[&str], n: usize) -> Mock {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
-        .arg("mock")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start inferbench mock");
-    let out = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(out).lines();
-    let mut addrs = Vec::new();
-    while addrs.len() < n {
-        let line = lines.next().expect("a `listening` line").expect("utf-8");
-        let addr = line
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("unexpected line {line}"));
-        addrs.push(addr.to_string());
-    }
-    Mock { child, addrs }
-}
+mod common;
+use common::start;
 
 #[test]
 fn port_zero_prints_one_address_per_instance() {

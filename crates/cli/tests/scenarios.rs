@@ -2,52 +2,18 @@
 //! misrouting fleet fails its routing threshold, and a stress test finds a planted breaking
 //! point.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_inferbench");
 
-struct Mock {
-    child: Child,
-    addrs: Vec<String>,
-}
+mod common;
 
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Mock {
-    fn urls(&self) -> String {
-        self.addrs
-            .iter()
-            .map(|a| format!("http://{a}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-fn mock(args: &[&str], n: usize) -> Mock {
-    let mut child = Command::new(BIN)
-        .args(["mock", "--port", "0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start inferbench mock");
-    let out = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(out).lines();
-    let mut addrs = Vec::new();
-    while addrs.len() < n {
-        let line = lines.next().expect("a `listening` line").expect("utf-8");
-        if let Some(a) = line.strip_prefix("listening ") {
-            addrs.push(a.to_string());
-        }
-    }
-    Mock { child, addrs }
+/// `inferbench mock --port 0 ARGS` with `n` instances.
+fn mock(args: &[&str], n: usize) -> common::Mock {
+    let mut all = vec!["--port", "0"];
+    all.extend_from_slice(args);
+    common::start(&all, n)
 }
 
 fn tmp(name: &str) -> PathBuf {

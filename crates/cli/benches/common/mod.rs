@@ -1,0 +1,43 @@
+//! Shared by the binary's benchmarks: child processes, flags, and /proc readings.
+
+use std::process::Child;
+
+/// A child process killed on drop.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The number after `name` on the command line, or `default`.
+pub fn arg(name: &str, default: f64) -> f64 {
+    let v: Vec<String> = std::env::args().collect();
+    v.iter()
+        .position(|a| a == name)
+        .and_then(|i| v.get(i + 1))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(default)
+}
+
+/// CPU seconds (user + system) of process `pid`.
+#[allow(dead_code)]
+pub fn cpu_s(pid: u32) -> f64 {
+    inferbench_loadgen::engine::stat_cpu_s(
+        &std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default(),
+    )
+}
+
+/// Resident memory of process `pid`, kB.
+#[allow(dead_code)]
+pub fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

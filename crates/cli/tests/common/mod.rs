@@ -1,0 +1,51 @@
+//! Shared by the binary's integration tests: `inferbench mock` as a child process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `inferbench mock` and the addresses it printed; killed on drop.
+pub struct Mock {
+    pub child: Child,
+    pub addrs: Vec<String>,
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Mock {
+    /// `http://addr` of every instance, comma-separated.
+    #[allow(dead_code)]
+    pub fn urls(&self) -> String {
+        self.addrs
+            .iter()
+            .map(|a| format!("http://{a}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Starts `inferbench mock ARGS` and waits for `n` `listening <addr>` lines.
+pub fn start(args: &[&str], n: usize) -> Mock {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+        .arg("mock")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start inferbench mock");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    let mut addrs = Vec::new();
+    while addrs.len() < n {
+        let line = lines.next().expect("a `listening` line").expect("utf-8");
+        let addr = line
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("unexpected line {line}"));
+        addrs.push(addr.to_string());
+    }
+    Mock { child, addrs }
+}
