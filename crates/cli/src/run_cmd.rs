@@ -265,14 +265,17 @@ fn default_dir() -> PathBuf {
     dir
 }
 
-/// Writes report.json and report.md into `dir`.
+/// Writes report.json, report.md and report.html into `dir`.
 fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
     let json = dir.join("report.json");
     std::fs::write(&json, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("cannot write {}", json.display()))?;
     let md = dir.join("report.md");
-    std::fs::write(&md, inferbench_results::markdown::render(report))
+    std::fs::write(&md, inferbench_report::markdown::render(report))
         .with_context(|| format!("cannot write {}", md.display()))?;
+    let html = dir.join("report.html");
+    std::fs::write(&html, inferbench_report::html::render(report))
+        .with_context(|| format!("cannot write {}", html.display()))?;
     Ok(())
 }
 

@@ -295,7 +295,10 @@ pub async fn run(
     let shared = Arc::new(Shared {
         client,
         source,
-        recorded: Mutex::new(fresh()),
+        recorded: Mutex::new(Recorded {
+            timeline_origin: Some(warmup_end),
+            ..fresh()
+        }),
         live,
         start,
         warmup_end,
@@ -525,6 +528,8 @@ pub async fn run(
             client: recorded.client.clone(),
             warmup_requests: recorded.warmup_requests,
             slo: recorded.slo,
+            timeline_origin: None,
+            timeline: Default::default(),
         }];
     }
     RunOutput {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use inferbench_results::run::{ClientHealth, Group, SloLimits};
+use inferbench_results::run::{ClientHealth, Group, SloLimits, Timeline};
 use tokio::time::Instant;
 
 use crate::client::{ErrorKind, Outcome, Side};
@@ -24,6 +24,10 @@ pub struct Recorded {
     pub warmup_requests: u64,
     /// Per-request SLO limits for goodput, if the scenario has them.
     pub slo: Option<SloLimits>,
+    /// The instant the timeline counts from (the end of warm-up); no timeline without it.
+    pub timeline_origin: Option<Instant>,
+    /// Latency, throughput and errors over time.
+    pub timeline: Timeline,
 }
 
 /// Distinct endpoints kept apart; beyond, they are counted as `other`.
@@ -118,6 +122,22 @@ impl Recorded {
             }
         };
         apply(&mut self.total);
+        if let Some(origin) = self.timeline_origin {
+            let b = self
+                .timeline
+                .bucket_at(planned.saturating_duration_since(origin).as_secs_f64());
+            b.requests += 1;
+            if error.is_some() {
+                b.errors += 1;
+            } else {
+                b.ok += 1;
+                b.output_tokens = b.output_tokens.saturating_add(o.output_tokens());
+                if let Some(ft) = o.first_token {
+                    b.ttft.record(us(ft - o.sent));
+                }
+                b.e2e.record(us(o.end - o.sent));
+            }
+        }
         apply(self.by_model.entry(model.to_string()).or_default());
         // The endpoint comes from a response header: a gateway that puts a per-request value
         // there must not grow memory without bound.
@@ -191,6 +211,31 @@ mod tests {
         assert_eq!(r.misrouted, 1);
         assert_eq!(r.total.counts.errors["misrouted/gateway"], 1);
         assert_eq!(r.total.counts.ok, 1);
+        // Without an origin there is no timeline.
+        assert!(r.timeline.buckets.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeline_buckets_by_planned_instant() {
+        let origin = Instant::now();
+        let mut r = Recorded {
+            timeline_origin: Some(origin),
+            ..Default::default()
+        };
+        for (at_ms, ok) in [(100, true), (900, true), (1500, false), (2500, true)] {
+            let planned = origin + Duration::from_millis(at_ms);
+            let mut o = outcome(planned, &[40, 45]);
+            if !ok {
+                o.error = Some((ErrorKind::Connect, Side::Client));
+            }
+            r.record(planned, "m", &o);
+        }
+        let b = &r.timeline.buckets;
+        assert_eq!(b.len(), 3);
+        assert_eq!((b[0].requests, b[0].ok, b[0].output_tokens), (2, 2, 4));
+        assert_eq!((b[1].requests, b[1].errors), (1, 1));
+        assert_eq!(b[2].ttft.count(), 1);
+        assert!(b[0].ttft.quantile(0.5).abs_diff(40_000) <= 400);
     }
 
     #[test]

@@ -62,8 +62,18 @@ impl Default for LatencyHistogram {
 impl LatencyHistogram {
     /// An empty histogram.
     pub fn new() -> Self {
+        Self::with_digits(3)
+    }
+
+    /// An empty histogram keeping 2 significant digits (1% resolution, a twentieth of the
+    /// memory): for many small histograms, such as one per second of a timeline.
+    pub fn coarse() -> Self {
+        Self::with_digits(2)
+    }
+
+    fn with_digits(digits: u8) -> Self {
         Self {
-            h: Histogram::new_with_bounds(1, MAX_US, 3).expect("constant bounds are valid"),
+            h: Histogram::new_with_bounds(1, MAX_US, digits).expect("constant bounds are valid"),
             clamped: 0,
         }
     }
@@ -149,7 +159,8 @@ impl LatencyHistogram {
         let h: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| HistogramError::Decode(format!("{e:?}")))?;
-        let mut out = Self::new();
+        // Keep the precision it was written with (1 to 3 significant digits).
+        let mut out = Self::with_digits(h.sigfig().clamp(1, 3));
         out.h
             .add(&h)
             .map_err(|e| HistogramError::Decode(format!("{e:?}")))?;

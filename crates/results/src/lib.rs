@@ -5,6 +5,5 @@
 #![warn(missing_docs)]
 
 pub mod histogram;
-pub mod markdown;
 pub mod report;
 pub mod run;

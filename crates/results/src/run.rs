@@ -143,6 +143,116 @@ impl ClientHealth {
     }
 }
 
+/// Most buckets a [`Timeline`] keeps; past them, neighbours merge and the bucket width doubles.
+pub const MAX_TIME_BUCKETS: usize = 120;
+
+/// What happened over time during the measured part of a run, in equal buckets: latency over
+/// time, throughput over time, errors over time. Bounded: at most [`MAX_TIME_BUCKETS`] buckets
+/// (the width starts at one second and doubles as the run grows), each with coarse histograms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Width of one bucket, seconds.
+    pub bucket_s: f64,
+    /// Buckets from the end of warm-up on; bucket `i` covers `[i, i+1) × bucket_s`.
+    pub buckets: Vec<TimeBucket>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline {
+            bucket_s: 1.0,
+            buckets: Vec::new(),
+        }
+    }
+}
+
+/// One bucket of a [`Timeline`]: requests by their planned send instant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeBucket {
+    /// Requests planned in this bucket that completed.
+    pub requests: u64,
+    /// Of which succeeded.
+    pub ok: u64,
+    /// Of which failed.
+    pub errors: u64,
+    /// Output tokens of the successful ones.
+    pub output_tokens: u64,
+    /// Time to first token of the successful ones (2 significant digits).
+    pub ttft: LatencyHistogram,
+    /// End to end of the successful ones (2 significant digits).
+    pub e2e: LatencyHistogram,
+}
+
+impl TimeBucket {
+    fn coarse() -> Self {
+        TimeBucket {
+            ttft: LatencyHistogram::coarse(),
+            e2e: LatencyHistogram::coarse(),
+            ..Default::default()
+        }
+    }
+
+    fn merge(&mut self, other: &TimeBucket) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.ttft.merge(&other.ttft);
+        self.e2e.merge(&other.e2e);
+    }
+}
+
+impl Timeline {
+    /// The bucket for a request planned `at_s` seconds after the end of warm-up, widening the
+    /// buckets first when it lies beyond the last one.
+    pub fn bucket_at(&mut self, at_s: f64) -> &mut TimeBucket {
+        let at_s = at_s.max(0.0);
+        while at_s / self.bucket_s >= MAX_TIME_BUCKETS as f64 {
+            self.widen();
+        }
+        let i = (at_s / self.bucket_s) as usize;
+        while self.buckets.len() <= i {
+            self.buckets.push(TimeBucket::coarse());
+        }
+        &mut self.buckets[i]
+    }
+
+    /// Doubles the bucket width, merging neighbours.
+    fn widen(&mut self) {
+        let old = std::mem::take(&mut self.buckets);
+        for pair in old.chunks(2) {
+            let mut b = pair[0].clone();
+            if let Some(second) = pair.get(1) {
+                b.merge(second);
+            }
+            self.buckets.push(b);
+        }
+        self.bucket_s *= 2.0;
+    }
+
+    /// Adds another timeline of the same run's clock (a shard): buckets align after widening
+    /// the finer one.
+    pub fn merge(&mut self, other: &Timeline) {
+        self.merge_at(other, 0.0);
+    }
+
+    /// Adds a timeline that started `offset_s` seconds after this one (the next step of a
+    /// sweep, the next window of an arm); a bucket lands where its start falls.
+    pub fn merge_at(&mut self, other: &Timeline, offset_s: f64) {
+        let mut other = other.clone();
+        while other.bucket_s < self.bucket_s && !other.buckets.is_empty() {
+            other.widen();
+        }
+        while self.bucket_s < other.bucket_s {
+            self.widen();
+        }
+        for (i, b) in other.buckets.iter().enumerate() {
+            let at = offset_s + i as f64 * other.bucket_s;
+            self.bucket_at(at).merge(b);
+        }
+    }
+}
+
 /// A whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
@@ -174,6 +284,9 @@ pub struct RunResult {
     pub client: ClientHealth,
     /// Warnings for the reader (e.g. the client could not keep up).
     pub warnings: Vec<String>,
+    /// Latency, throughput and errors over time (absent from reports written before it).
+    #[serde(default)]
+    pub timeline: Timeline,
 }
 
 /// A report that cannot be used.
@@ -226,6 +339,7 @@ impl RunResult {
             misrouted: 0,
             client: ClientHealth::default(),
             warnings: Vec::new(),
+            timeline: Timeline::default(),
         }
     }
 
@@ -264,6 +378,7 @@ impl RunResult {
         self.duration_s = self.duration_s.max(other.duration_s);
         self.partial |= other.partial;
         self.warnings.extend(other.warnings.iter().cloned());
+        self.timeline.merge(&other.timeline);
     }
 }
 
@@ -298,6 +413,7 @@ mod tests {
             misrouted: 0,
             client: ClientHealth::default(),
             warnings: vec![],
+            timeline: Timeline::default(),
         }
     }
 
@@ -330,5 +446,38 @@ mod tests {
         assert_eq!(merged.total.counts.requests, 200);
         assert_eq!(merged.total.counts.errors["http_503/model_server"], 2);
         assert_eq!(merged.by_model["m"].counts.ok, 198);
+    }
+
+    #[test]
+    fn timeline_stays_bounded_and_keeps_every_request() {
+        let mut t = Timeline::default();
+        // 1,000 s at one request per second: 120 one-second buckets would not hold it.
+        for s in 0..1000 {
+            let b = t.bucket_at(s as f64 + 0.5);
+            b.requests += 1;
+            b.ttft.record(1000 + s);
+        }
+        assert!(t.buckets.len() <= MAX_TIME_BUCKETS);
+        assert_eq!(t.bucket_s, 16.0);
+        assert_eq!(t.buckets.iter().map(|b| b.requests).sum::<u64>(), 1000);
+        assert_eq!(t.buckets[0].requests, 16);
+        let json = serde_json::to_string(&t).unwrap();
+        let back: Timeline = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, t);
+        // A shard with finer buckets merges into the same clock.
+        let mut fine = Timeline::default();
+        fine.bucket_at(17.0).requests += 1;
+        t.merge(&fine);
+        assert_eq!(t.buckets[1].requests, 17);
+        // A later step lands after this one.
+        let mut next = Timeline::default();
+        next.bucket_at(0.5).requests += 5;
+        t.merge_at(&next, 1000.0);
+        assert_eq!(t.buckets[62].requests, 5 + 8);
+        // Reports from before the timeline still read.
+        let mut old = serde_json::to_value(sample(1)).unwrap();
+        old.as_object_mut().unwrap().remove("timeline");
+        let r = RunResult::from_json(&old.to_string()).unwrap();
+        assert!(r.timeline.buckets.is_empty());
     }
 }

@@ -442,6 +442,7 @@ async fn run_step(
             result.by_endpoint = r.by_endpoint;
             result.misrouted = r.misrouted;
             result.client = r.client;
+            result.timeline = r.timeline;
             health_warnings(
                 &mut result,
                 matches!(step.load, Load::Open { .. } | Load::OpenStages { .. }),
@@ -682,8 +683,11 @@ pub async fn run_scenario(
                 match &mut merged[idx] {
                     Some(m) => {
                         let d = m.duration_s + w.duration_s;
+                        let mut timeline = std::mem::take(&mut m.timeline);
+                        timeline.merge_at(&w.timeline, m.duration_s);
                         m.merge(&w);
                         m.duration_s = d;
+                        m.timeline = timeline;
                     }
                     slot => *slot = Some(w),
                 }
@@ -978,11 +982,15 @@ pub async fn run_scenario(
     // The scenario's total: the one run, or every run merged (their times add up).
     let mut total = RunResult::empty(&redact(urls), kind);
     let mut duration_s = 0.0;
+    // Steps ran one after another: their timelines follow each other.
+    let mut timeline = inferbench_results::run::Timeline::default();
     for w in &wholes {
         total.merge(w);
+        timeline.merge_at(&w.timeline, duration_s);
         duration_s += w.duration_s;
     }
     total.duration_s = duration_s;
+    total.timeline = timeline;
     total.started_unix_s = wholes.first().map_or(0, |w| w.started_unix_s);
     total.load = match wholes.as_slice() {
         [one] => one.load.clone(),

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::report::{Report, ScenarioReport};
-use crate::run::RunResult;
+use inferbench_results::report::{Report, ScenarioReport};
+use inferbench_results::run::RunResult;
 
 fn ms(us: u64) -> String {
     format!("{:.1}", us as f64 / 1000.0)

@@ -1,0 +1,1 @@
+//! Run-to-run comparison (filled in below).
