@@ -4,6 +4,7 @@
 
 mod check_cmd;
 mod mock_cmd;
+mod report_cmd;
 mod router_cmd;
 mod run_cmd;
 
@@ -35,6 +36,15 @@ enum Command {
     Schema,
     /// Smoke-test an endpoint: /health, /v1/models, one unary and one streaming completion.
     Check(check_cmd::CheckArgs),
+    /// Re-render a saved run (its folder or report.json) as Markdown, HTML, JSON or CSV.
+    Report(report_cmd::ReportArgs),
+    /// Compare two runs: per scenario and metric the change and a verdict (exit 0 pass,
+    /// 1 regression, 2 unusable input).
+    Compare(report_cmd::CompareArgs),
+    /// List recorded runs, or one scenario's trend across runs.
+    History(report_cmd::HistoryArgs),
+    /// Name a recorded run as a baseline, or list baselines.
+    Baseline(report_cmd::BaselineArgs),
 }
 
 /// `inferbench validate FILE`: parse and check, print what it holds.
@@ -98,6 +108,10 @@ fn main() -> std::process::ExitCode {
             }
             Command::Check(args) => check_cmd::run(args).await,
             Command::Router(args) => router_cmd::run(args).await.map(|()| 0),
+            Command::Report(args) => report_cmd::report(args),
+            Command::Compare(args) => report_cmd::compare(args),
+            Command::History(args) => report_cmd::history(args),
+            Command::Baseline(args) => report_cmd::baseline(args),
         }
     });
     match result {

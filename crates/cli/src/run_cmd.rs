@@ -83,7 +83,13 @@ pub struct RunArgs {
     /// Seed of the schedule and prompts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Where report.json and report.md go (default results/<UTC time>/).
+    /// The history store every run is recorded in (SQLite).
+    #[arg(long, env = "INFERBENCH_HISTORY", default_value = crate::report_cmd::DEFAULT_HISTORY)]
+    pub history: PathBuf,
+    /// Do not record this run in the history store.
+    #[arg(long)]
+    pub no_history: bool,
+    /// Where report.json, report.md and report.html go (default results/<UTC time>/).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Total timeout per request.
@@ -239,23 +245,8 @@ fn default_dir() -> PathBuf {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let base = format!(
-        "results/{y:04}-{m:02}-{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let (y, m, d, hh, mm, ss) = inferbench_report::utc_parts(secs);
+    let base = format!("results/{y:04}-{m:02}-{d:02}T{hh:02}{mm:02}{ss:02}Z");
     let mut dir = PathBuf::from(&base);
     let mut n = 1;
     while dir.exists() {
@@ -352,6 +343,13 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
     report.partial |= interrupted;
     write_reports(&dir, &report)?;
     print_verdict(&report, &dir);
+    if !a.no_history {
+        // A run never fails because history could not be written: say so and go on.
+        match crate::report_cmd::record_history(&a.history, &report, &dir) {
+            Ok((id, db)) => out(&format!("history: run #{id} in {}\n", db.display())),
+            Err(e) => eprintln!("warning: the run was not recorded in history: {e}"),
+        }
+    }
     Ok(if interrupted {
         130
     } else if !report.passed() {
@@ -392,7 +390,12 @@ fn print_verdict(r: &Report, dir: &std::path::Path) {
         }
     );
     let _ = writeln!(o, "report: {}", dir.join("report.json").display());
-    let _ = writeln!(o, "summary: {}", dir.join("report.md").display());
+    let _ = writeln!(
+        o,
+        "summary: {} · {}",
+        dir.join("report.md").display(),
+        dir.join("report.html").display()
+    );
     out(&o);
 }
 

@@ -105,6 +105,14 @@ impl LatencyHistogram {
         self.h.value_at_quantile(q)
     }
 
+    /// Every distinct recorded value (the highest value of its bucket, µs) with its count, in
+    /// increasing order: what a rank test on two distributions needs.
+    pub fn counts(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.h
+            .iter_recorded()
+            .map(|v| (self.h.highest_equivalent(v.value_iterated_to()), v.count_at_value()))
+    }
+
     /// Adds every sample of `other`.
     pub fn merge(&mut self, other: &LatencyHistogram) {
         // Same bounds on both sides: cannot fail.
@@ -213,6 +221,9 @@ mod tests {
         assert_eq!(s.p50_us, 500);
         assert_eq!(s.p99_us, 990);
         assert!((s.mean_us - 500.5).abs() < 0.5);
+        let counts: Vec<(u64, u64)> = h.counts().collect();
+        assert_eq!(counts.len(), 1000);
+        assert_eq!(counts[499], (500, 1));
         h.record(MAX_US * 2);
         assert_eq!(h.clamped(), 1);
         assert_eq!(LatencyHistogram::new().summary().count, 0);

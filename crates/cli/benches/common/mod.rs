@@ -41,3 +41,27 @@ pub fn rss_kb(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// Starts `inferbench mock` with `args` on OS-chosen ports; returns it and its `instances`
+/// addresses.
+#[allow(dead_code)]
+pub fn spawn_mock(bin: &str, instances: usize, args: &[&str]) -> (Kill, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin)
+        .args(["mock", "--port", "0", "--instances", &instances.to_string()])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the mock");
+    let out = child.stdout.take().expect("mock stdout");
+    let kill = Kill(child);
+    let addrs = BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| l.strip_prefix("listening ").map(String::from))
+        .take(instances)
+        .collect();
+    (kill, addrs)
+}
