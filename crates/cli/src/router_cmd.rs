@@ -47,14 +47,9 @@ pub async fn run(a: RouterArgs) -> anyhow::Result<()> {
                 anyhow::bail!("give --backend HOST:PORT (repeatable) or --config router.yaml");
             }
             let picker = match &a.picker_config {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("cannot read {}", p.display()))?;
-                    let epp = inferbench_router::gie::EndpointPickerConfig::from_yaml(&text)
-                        .and_then(|c| c.to_epp())
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-                    PickerConfig::Epp(epp)
-                }
+                Some(p) => PickerConfig::Epp(
+                    inferbench_router::gie::EppConfigFile::load(p).map_err(anyhow::Error::msg)?,
+                ),
                 None => PickerConfig::from_name(&a.picker).map_err(anyhow::Error::msg)?,
             };
             let mut c = RouterConfig::quick(a.backends.clone(), picker);

@@ -371,6 +371,9 @@ impl Client {
                 .map(str::to_string)
         });
         let from_model_server = out.endpoint.is_some();
+        // A gateway's own reply (no endpoint chosen; Envoy, kgateway or our router naming
+        // itself) is the gateway's, even when it is shaped like OpenAI's error JSON.
+        let gateway_reply = !from_model_server && is_gateway_reply(resp.headers());
         let mut body = resp.into_body();
         if !status.is_success() {
             let mut text = Vec::new();
@@ -386,7 +389,7 @@ impl Client {
             }
             let text = String::from_utf8_lossy(&text);
             let excerpt: String = text.chars().take(200).collect();
-            let openai_error = text.contains("\"error\"");
+            let openai_error = text.contains("\"error\"") && !gateway_reply;
             let side = error_side(status, from_model_server, openai_error);
             return fail(
                 out,
@@ -589,6 +592,20 @@ fn fail(mut out: Outcome, kind: ErrorKind, side: Side) -> Outcome {
     out
 }
 
+/// True when the headers say a gateway answered by itself: `server: envoy` (Envoy, kgateway,
+/// Istio), `server: inferbench-router`, or Envoy's `x-envoy-*` headers on a local reply.
+fn is_gateway_reply(h: &http::HeaderMap) -> bool {
+    let server = h
+        .get(http::header::SERVER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    server.contains("envoy")
+        || server.contains("inferbench-router")
+        || server.contains("kgateway")
+        || h.keys().any(|k| k.as_str().starts_with("x-envoy-"))
+}
+
 /// Who answered with an error status: a model server names itself in a header or answers with
 /// OpenAI's JSON error; a bare 502/503/504/429 without either comes from the gateway.
 fn error_side(status: StatusCode, from_model_server: bool, openai_error: bool) -> Side {
@@ -655,4 +672,31 @@ struct UnaryChoice {
 #[derive(Deserialize)]
 struct UnaryMessage {
     content: Option<String>,
+}
+
+#[cfg(test)]
+mod side_tests {
+    use super::*;
+
+    #[test]
+    fn a_gateways_own_reply_is_the_gateways_even_in_openai_shape() {
+        let mut h = http::HeaderMap::new();
+        assert!(!is_gateway_reply(&h));
+        h.insert(http::header::SERVER, "uvicorn".parse().unwrap());
+        assert!(!is_gateway_reply(&h));
+        for server in ["envoy", "istio-envoy", "inferbench-router"] {
+            h.insert(http::header::SERVER, server.parse().unwrap());
+            assert!(is_gateway_reply(&h), "{server}");
+        }
+        let mut h = http::HeaderMap::new();
+        h.insert("x-envoy-upstream-service-time", "3".parse().unwrap());
+        assert!(is_gateway_reply(&h));
+        // The classification that follows: an OpenAI-shaped 503 from a model server vs the
+        // same body from a gateway's local reply.
+        let s503 = StatusCode::SERVICE_UNAVAILABLE;
+        assert_eq!(error_side(s503, false, true), Side::ModelServer);
+        assert_eq!(error_side(s503, false, !is_gateway_reply(&h)), Side::Gateway);
+        assert_eq!(error_side(s503, true, false), Side::ModelServer);
+        assert_eq!(error_side(StatusCode::UNAUTHORIZED, false, false), Side::Client);
+    }
 }

@@ -48,6 +48,10 @@ pub struct PoolConfig {
     /// How to pick (default: epp with the EPP's default weights).
     #[serde(default)]
     pub picker: PickerConfig,
+    /// Or: the Gateway API Inference Extension's `EndpointPickerConfig` file for this pool
+    /// (relative to router.yaml), read into an epp picker; it replaces `picker`.
+    #[serde(default)]
+    pub picker_config: Option<std::path::PathBuf>,
 }
 
 /// A picker and its parameters.
@@ -117,6 +121,7 @@ impl RouterConfig {
                 name: "default".into(),
                 endpoints,
                 picker,
+                picker_config: None,
             }],
             routes: Vec::new(),
             base_models: BTreeMap::new(),
@@ -132,10 +137,22 @@ impl RouterConfig {
             origin: origin.clone(),
             message: e.to_string(),
         })?;
-        let c: RouterConfig = serde_saphyr::from_str(&text).map_err(|e| ConfigError {
+        let mut c: RouterConfig = serde_saphyr::from_str(&text).map_err(|e| ConfigError {
             origin: origin.clone(),
             message: e.to_string(),
         })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for p in &mut c.pools {
+            if let Some(file) = p.picker_config.take() {
+                let file = dir.join(file);
+                p.picker = PickerConfig::Epp(crate::gie::EppConfigFile::load(&file).map_err(
+                    |message| ConfigError {
+                        origin: format!("{origin}: pool `{}`", p.name),
+                        message,
+                    },
+                )?);
+            }
+        }
         c.validate(&origin)?;
         Ok(c)
     }
@@ -171,5 +188,46 @@ impl RouterConfig {
             return Err(err("scrape_interval_ms must be at least 1".into()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_reads_the_gies_endpoint_picker_config_relative_to_router_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("gie")).unwrap();
+        std::fs::write(
+            dir.path().join("gie/epp.yaml"),
+            "kind: EndpointPickerConfig\nplugins:\n- type: queue-scorer\n- type: prefix-cache-scorer\n\
+             schedulingProfiles:\n- name: default\n  plugins:\n  - pluginRef: queue-scorer\n    weight: 1\n\
+             \x20 - pluginRef: prefix-cache-scorer\n    weight: 7\n",
+        )
+        .unwrap();
+        let yaml = dir.path().join("router.yaml");
+        std::fs::write(
+            &yaml,
+            "pools:\n- name: chat\n  endpoints: [\"127.0.0.1:8001\"]\n  picker_config: gie/epp.yaml\n\
+             - name: rr\n  endpoints: [\"127.0.0.1:8002\"]\n  picker: {type: round-robin}\n",
+        )
+        .unwrap();
+        let c = RouterConfig::load(&yaml).unwrap();
+        match &c.pools[0].picker {
+            PickerConfig::Epp(e) => {
+                assert_eq!((e.queue, e.kv_cache, e.prefix), (1.0, 0.0, 7.0));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(c.pools[1].picker, PickerConfig::RoundRobin));
+        // A missing file names the pool and the file.
+        std::fs::write(
+            &yaml,
+            "pools:\n- name: chat\n  endpoints: [\"127.0.0.1:8001\"]\n  picker_config: nope.yaml\n",
+        )
+        .unwrap();
+        let e = RouterConfig::load(&yaml).unwrap_err().to_string();
+        assert!(e.contains("pool `chat`") && e.contains("nope.yaml"), "{e}");
     }
 }

@@ -138,6 +138,20 @@ impl EndpointPickerConfig {
     }
 }
 
+/// Reading an `EndpointPickerConfig` file straight into the epp picker's weights.
+pub struct EppConfigFile;
+
+impl EppConfigFile {
+    /// Reads and converts `path`; errors name the file.
+    pub fn load(path: &std::path::Path) -> Result<EppConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        EndpointPickerConfig::from_yaml(&text)
+            .and_then(|c| c.to_epp())
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,10 +114,17 @@ impl Router {
     }
 }
 
+/// The `server` header of the router's own replies.
+pub const GATEWAY_SERVER: &str = "inferbench-router";
+
 /// OpenAI-style JSON error.
 fn error(status: StatusCode, kind: &str, message: &str, rid: &str) -> Response {
     let body = serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}});
     let mut r = (status, axum::Json(body)).into_response();
+    // Says the gateway answered this itself, not a model server behind it (as Envoy's
+    // `server: envoy` on its local replies): clients blame the right side.
+    r.headers_mut()
+        .insert(http::header::SERVER, HeaderValue::from_static(GATEWAY_SERVER));
     if let Ok(v) = HeaderValue::from_str(rid) {
         r.headers_mut().insert(REQUEST_ID_HEADER, v);
     }

@@ -79,11 +79,13 @@ async fn body_routing_sends_each_model_to_its_pool() {
                 name: "a".into(),
                 endpoints: vec![addr(&a)],
                 picker: PickerConfig::RoundRobin,
+                picker_config: None,
             },
             PoolConfig {
                 name: "b".into(),
                 endpoints: vec![addr(&b)],
                 picker: PickerConfig::RoundRobin,
+                picker_config: None,
             },
         ],
         routes: vec![RouteConfig {

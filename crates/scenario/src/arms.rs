@@ -18,16 +18,21 @@ pub struct ArmServer {
     handle: Option<RouterHandle>,
 }
 
-/// The router configuration of an arm over `backends` (`host:port`), or `None` for direct.
-pub fn router_config(arm: &Arm, backends: &[String]) -> Option<RouterConfig> {
+/// The router configuration of an arm over `backends` (`host:port`), or `None` for direct;
+/// `relative` resolves a `picker_config` path against the scenario file.
+pub fn router_config(
+    arm: &Arm,
+    backends: &[String],
+    relative: &dyn Fn(&str) -> std::path::PathBuf,
+) -> Result<Option<RouterConfig>, String> {
     let quick = |p: PickerConfig, body: bool| {
         let mut c = RouterConfig::quick(backends.to_vec(), p);
         c.body_routing = body;
-        Some(c)
+        Ok(Some(c))
     };
     match arm {
         Arm::Named(n) => match n.as_str() {
-            "direct" => None,
+            "direct" => Ok(None),
             "proxy-rr" => quick(PickerConfig::RoundRobin, false),
             "epp" => quick(PickerConfig::Epp(EppConfig::default()), true),
             "round-robin" => quick(PickerConfig::RoundRobin, true),
@@ -40,13 +45,22 @@ pub fn router_config(arm: &Arm, backends: &[String]) -> Option<RouterConfig> {
                 "round-robin" => PickerConfig::RoundRobin,
                 "random" => PickerConfig::Random,
                 "least-request" => PickerConfig::LeastRequest,
-                _ => PickerConfig::Epp(EppConfig {
-                    queue: c.queue.unwrap_or(d.queue),
-                    kv_cache: c.kv_cache.unwrap_or(d.kv_cache),
-                    prefix: c.prefix.unwrap_or(d.prefix),
-                    lora: c.lora.unwrap_or(d.lora),
-                    ..d
-                }),
+                _ => {
+                    let base = match &c.picker_config {
+                        Some(file) => inferbench_router::gie::EppConfigFile::load(&relative(file))
+                            .map_err(|e| format!("arm `{}`: {e}", c.name))?,
+                        None => d,
+                    };
+                    PickerConfig::Epp(EppConfig {
+                        queue: c.queue.unwrap_or(base.queue),
+                        kv_cache: c.kv_cache.unwrap_or(base.kv_cache),
+                        prefix: c.prefix.unwrap_or(base.prefix),
+                        lora: c.lora.unwrap_or(base.lora),
+                        queue_threshold: c.queue_threshold.unwrap_or(base.queue_threshold),
+                        kv_threshold: c.kv_threshold.unwrap_or(base.kv_threshold),
+                        ..base
+                    })
+                }
             };
             quick(picker, c.body_routing.unwrap_or(true))
         }
@@ -55,7 +69,12 @@ pub fn router_config(arm: &Arm, backends: &[String]) -> Option<RouterConfig> {
 
 impl ArmServer {
     /// Starts arm number `index` in front of `backends`.
-    pub async fn start(arm: &Arm, index: usize, backends: &[String]) -> Result<Self, String> {
+    pub async fn start(
+        arm: &Arm,
+        index: usize,
+        backends: &[String],
+        relative: &dyn Fn(&str) -> std::path::PathBuf,
+    ) -> Result<Self, String> {
         if let Arm::Custom(c) = arm
             && let Some(url) = &c.url
         {
@@ -67,7 +86,7 @@ impl ArmServer {
                 handle: None,
             });
         }
-        let Some(cfg) = router_config(arm, backends) else {
+        let Some(cfg) = router_config(arm, backends, relative)? else {
             return Ok(ArmServer {
                 name: arm.name().to_string(),
                 url: backends

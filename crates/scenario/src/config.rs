@@ -333,6 +333,15 @@ pub struct ArmConfig {
     pub prefix: Option<f64>,
     /// EPP `lora-affinity-scorer` weight (default 0).
     pub lora: Option<f64>,
+    /// EPP saturation filter: an endpoint with this many requests waiting or more is saturated
+    /// (default 5).
+    pub queue_threshold: Option<f64>,
+    /// EPP saturation filter: an endpoint whose KV cache is this full or more is saturated
+    /// (default 0.8).
+    pub kv_threshold: Option<f64>,
+    /// Or: a Gateway API Inference Extension `EndpointPickerConfig` file (relative to this
+    /// scenario file) for an epp picker; the weights above then do not apply.
+    pub picker_config: Option<String>,
     /// Read bodies (body-based routing, prefix scoring); default true.
     pub body_routing: Option<bool>,
     /// Or: send to this URL instead of starting a router — another gateway or proxy (e.g.

@@ -618,7 +618,7 @@ pub async fn run_scenario(
         let mut servers = Vec::new();
         for (i, a) in s.arms.iter().enumerate() {
             servers.push(
-                crate::arms::ArmServer::start(a, i, &backends)
+                crate::arms::ArmServer::start(a, i, &backends, &|f| c.relative(f))
                     .await
                     .map_err(|e| RunError::Client {
                         target: t.name.value.clone(),
@@ -626,7 +626,9 @@ pub async fn run_scenario(
                     })?,
             );
         }
-        let cpu0: Vec<Option<f64>> = servers.iter().map(|a| a.cpu_s()).collect();
+        // Each arm's router CPU over its own windows only (scrapes run all along).
+        let mut cpu: Vec<Option<f64>> = vec![None; servers.len()];
+        let mut sent = vec![0u64; servers.len()];
         let load = flat_load(l, arrival).unwrap_or(Load::Closed { concurrency: 1 });
         let window = scaled(s.arm_window.map_or(Duration::from_secs(5), |d| d.0), sc);
         let total_time = duration.unwrap_or(window);
@@ -679,7 +681,12 @@ pub async fn run_scenario(
                     warmup: if round == 0 { warmup } else { Duration::ZERO },
                     stage_names: Vec::new(),
                 };
+                let cpu_before = servers[idx].cpu_s();
                 let (_, w) = run_step(&arm_ctx, step, stop.clone()).await;
+                if let (Some(a), Some(b)) = (servers[idx].cpu_s(), cpu_before) {
+                    *cpu[idx].get_or_insert(0.0) += a - b;
+                }
+                sent[idx] += w.client.sent;
                 match &mut merged[idx] {
                     Some(m) => {
                         let d = m.duration_s + w.duration_s;
@@ -704,10 +711,7 @@ pub async fn run_scenario(
             };
             r.load = format!("arm {} · {}", server.name, load_label(&load));
             r.warnings.dedup();
-            let cpu = match (server.cpu_s(), cpu0[i]) {
-                (Some(a), Some(b)) => Some(a - b),
-                _ => None,
-            };
+            let cpu = cpu[i];
             let added =
                 |pick: &dyn Fn(&RunResult) -> &inferbench_results::histogram::LatencyHistogram| {
                     direct
@@ -731,8 +735,8 @@ pub async fn run_scenario(
                 name: server.name.clone(),
                 url: redact(&server.url),
                 router_cpu_s: cpu,
-                router_cpu_per_1000: cpu
-                    .map(|c| c * 1000.0 / r.total.counts.requests.max(1) as f64),
+                // Per request it carried in its windows, warm-up included (the CPU covers it).
+                router_cpu_per_1000: cpu.map(|c| c * 1000.0 / sent[i].max(1) as f64),
                 ttft_added_us: added(&|x: &RunResult| &x.total.latency.ttft),
                 e2e_added_us: added(&|x: &RunResult| &x.total.latency.e2e),
                 throughput_change_pct: direct
