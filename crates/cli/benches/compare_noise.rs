@@ -14,7 +14,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_inferbench");
 
 fn run(url: &str, out: &std::path::Path, seconds: f64, rate: f64, seed: usize) {
     let status = Command::new(BIN)
-        .args(["run", "--target", url, "--no-history", "--arrival", "poisson"])
+        .args([
+            "run",
+            "--target",
+            url,
+            "--no-history",
+            "--arrival",
+            "poisson",
+        ])
         .args(["--rate", &rate.to_string()])
         .args(["--duration", &format!("{seconds}s"), "--warmup", "1s"])
         .args(["--seed", &seed.to_string()])
@@ -47,7 +54,14 @@ fn main() {
     let rate = arg("--rate", 40.0);
     let dir = std::env::temp_dir().join(format!("inferbench-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let common = ["--itl-ms", "5", "--jitter", "0.1", "--prefill-ms-per-token", "0.02"];
+    let common = [
+        "--itl-ms",
+        "5",
+        "--jitter",
+        "0.1",
+        "--prefill-ms-per-token",
+        "0.02",
+    ];
     let (_a, a) = spawn_mock(BIN, 1, &[&["--ttft-ms", "50"][..], &common[..]].concat());
     let (_b, b) = spawn_mock(BIN, 1, &[&["--ttft-ms", "57.5"][..], &common[..]].concat());
     let (ua, ub) = (format!("http://{}", a[0]), format!("http://{}", b[0]));

@@ -45,6 +45,13 @@ pub struct MockArgs {
     /// Decode slow-down as the batch fills: ITL × (1 + f × (running−1)/max_num_seqs).
     #[arg(long, default_value_t = 0.5)]
     decode_slowdown: f64,
+    /// Prefill slows everyone's decode: ITL × (1 + f × min(1, tokens being prefilled /
+    /// max-num-batched-tokens)), as vLLM's chunked prefill shares each step (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    prefill_interference: f64,
+    /// Tokens one engine step processes (the scale of --prefill-interference).
+    #[arg(long, default_value_t = 2048)]
+    max_num_batched_tokens: usize,
     /// Most sequences in the running batch.
     #[arg(long, default_value_t = 256)]
     max_num_seqs: usize,
@@ -119,6 +126,8 @@ impl MockArgs {
             prefill_ms_per_token: self.prefill_ms_per_token,
             itl_ms: self.itl_ms,
             decode_slowdown: self.decode_slowdown,
+            prefill_interference: self.prefill_interference,
+            max_num_batched_tokens: self.max_num_batched_tokens,
             max_num_seqs: self.max_num_seqs,
             max_waiting: self.max_waiting,
             kv_blocks: self.kv_blocks,

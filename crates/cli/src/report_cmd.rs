@@ -202,8 +202,9 @@ fn resolve(arg: &str, history: &Path) -> anyhow::Result<(Report, String)> {
     if p.exists() {
         return Ok((load_report(p)?, arg.to_string()));
     }
-    let h = History::open_existing(history)
-        .with_context(|| format!("`{arg}` is not a file or folder, so it was looked up in history"))?;
+    let h = History::open_existing(history).with_context(|| {
+        format!("`{arg}` is not a file or folder, so it was looked up in history")
+    })?;
     let id = run_ref(&h, arg)?;
     let run = h.run(id)?;
     let report = load_report(Path::new(&run.report_path))
@@ -254,7 +255,11 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
                 let h = History::open_existing(&a.history)?;
                 let run = h.baseline(name)?;
                 let base = load_report(Path::new(&run.report_path)).with_context(|| {
-                    format!("baseline `{name}` (run #{}) of history {}", run.id, a.history.display())
+                    format!(
+                        "baseline `{name}` (run #{}) of history {}",
+                        run.id,
+                        a.history.display()
+                    )
                 })?;
                 (
                     (base, format!("baseline `{name}` (run #{})", run.id)),
@@ -386,13 +391,23 @@ pub fn history(a: HistoryArgs) -> anyhow::Result<u8> {
             let _ = writeln!(
                 o,
                 "{:>5}  {:<23}  {:<12}  {:>9}  {:>9}  {:>18}  {:>10}  {:>10}  {:>7}",
-                "run", "started", "commit", "req/s", "tok/s", "TTFT p50", "TTFT p99", "e2e p99", "errors"
+                "run",
+                "started",
+                "commit",
+                "req/s",
+                "tok/s",
+                "TTFT p50",
+                "TTFT p99",
+                "e2e p99",
+                "errors"
             );
             let ms = |us: i64| us as f64 / 1000.0;
             let mut prev: Option<i64> = None;
             for s in &trend {
                 let change = match prev {
-                    Some(p) if p > 0 => format!(" ({:+.1}%)", (s.ttft_p50_us - p) as f64 * 100.0 / p as f64),
+                    Some(p) if p > 0 => {
+                        format!(" ({:+.1}%)", (s.ttft_p50_us - p) as f64 * 100.0 / p as f64)
+                    }
                     _ => String::new(),
                 };
                 prev = Some(s.ttft_p50_us);

@@ -300,6 +300,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         log_dir: a.log_requests.then(|| dir.clone()),
         progress: true,
         config_label: Some(label.clone()),
+        router_exe: std::env::current_exe().ok(),
     };
     // Fail fast on an unreachable target: one connection attempt per URL before any load.
     for t in &config.file.targets {
@@ -520,7 +521,7 @@ fn print_scenario(s: &ScenarioReport) {
     if !s.arms.is_empty() {
         let _ = writeln!(
             o,
-            "routing overhead vs direct (µs; TTFT and e2e added at p50/p95/p99):\n{:<16} {:>8} {:>9} {:>22} {:>22} {:>8} {:>11} {:>8} {:>8}",
+            "routing overhead vs direct (µs; TTFT and e2e added at p50/p95/p99):\n{:<16} {:>8} {:>9} {:>22} {:>22} {:>8} {:>11} {:>7} {:>8} {:>8}",
             "arm",
             "req/s",
             "TTFT p50",
@@ -528,6 +529,7 @@ fn print_scenario(s: &ScenarioReport) {
             "e2e added",
             "thrpt",
             "router CPU",
+            "RSS",
             "prefix",
             "routed"
         );
@@ -537,7 +539,7 @@ fn print_scenario(s: &ScenarioReport) {
             };
             let _ = writeln!(
                 o,
-                "{:<16} {:>8.2} {:>9.3} {:>22} {:>22} {:>8} {:>11} {:>7.1}% {:>7.2}%",
+                "{:<16} {:>8.2} {:>9.3} {:>22} {:>22} {:>8} {:>11} {:>7} {:>7.1}% {:>7.2}%",
                 a.name,
                 a.result.achieved_rate(),
                 ms(a.result.total.latency.ttft.summary().p50_us),
@@ -547,6 +549,8 @@ fn print_scenario(s: &ScenarioReport) {
                     .map_or("—".to_string(), |p| format!("{p:+.1}%")),
                 a.router_cpu_per_1000
                     .map_or("—".to_string(), |c| format!("{c:.3} s/1k")),
+                a.router_peak_rss_mb
+                    .map_or("—".to_string(), |m| format!("{m:.0} MB")),
                 a.prefix_hit_rate * 100.0,
                 a.routing_accuracy * 100.0
             );

@@ -92,7 +92,13 @@ fn history_lists_runs_across_invocations_and_compare_uses_baselines() {
     let r0 = dir.path().join("r0");
     let r2 = dir.path().join("r2");
     let o = ib(
-        &["compare", r0.to_str().unwrap(), r2.to_str().unwrap(), "--format", "md"],
+        &[
+            "compare",
+            r0.to_str().unwrap(),
+            r2.to_str().unwrap(),
+            "--format",
+            "md",
+        ],
         &db,
     );
     assert_eq!(o.status.code(), Some(1));
@@ -100,8 +106,15 @@ fn history_lists_runs_across_invocations_and_compare_uses_baselines() {
     // Unusable input: exit 2 with the reason.
     let o = ib(&["compare", "--baseline", "nope", "2"], &db);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("no baseline named `nope`"), "{}", text(&o));
-    let o = ib(&["compare", r0.to_str().unwrap(), "/nonexistent/report.json"], &db);
+    assert!(
+        text(&o).contains("no baseline named `nope`"),
+        "{}",
+        text(&o)
+    );
+    let o = ib(
+        &["compare", r0.to_str().unwrap(), "/nonexistent/report.json"],
+        &db,
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 
     // A damaged database: `history` says so; a run still succeeds and warns.
@@ -122,7 +135,8 @@ fn history_lists_runs_across_invocations_and_compare_uses_baselines() {
 #[test]
 fn report_re_renders_old_reports_and_refuses_unknown_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/report-v2-before-timeline.json");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/report-v2-before-timeline.json");
     let db = dir.path().join("history.db");
     for (format, needle) in [
         ("md", "| chat |"),
@@ -130,21 +144,34 @@ fn report_re_renders_old_reports_and_refuses_unknown_versions() {
         ("csv", "scenario,part,name"),
         ("json", "\"timeline\""),
     ] {
-        let o = ib(&["report", fixture.to_str().unwrap(), "--format", format], &db);
+        let o = ib(
+            &["report", fixture.to_str().unwrap(), "--format", format],
+            &db,
+        );
         assert!(o.status.success(), "{format}: {}", text(&o));
         assert!(text(&o).contains(needle), "{format}: {}", text(&o));
     }
     // The CSV holds the fixture's numbers.
-    let o = ib(&["report", fixture.to_str().unwrap(), "--format", "csv"], &db);
+    let o = ib(
+        &["report", fixture.to_str().unwrap(), "--format", "csv"],
+        &db,
+    );
     let csv = String::from_utf8_lossy(&o.stdout).into_owned();
     let row = csv.lines().nth(1).unwrap();
     assert!(row.starts_with("chat,total,chat,"), "{row}");
     // An unknown schema version is a clear error naming the file.
     let future = dir.path().join("report.json");
     let old = std::fs::read_to_string(&fixture).unwrap();
-    std::fs::write(&future, old.replacen("\"schema_version\": 2", "\"schema_version\": 7", 1)).unwrap();
+    std::fs::write(
+        &future,
+        old.replacen("\"schema_version\": 2", "\"schema_version\": 7", 1),
+    )
+    .unwrap();
     let o = ib(&["report", dir.path().to_str().unwrap()], &db);
     assert_eq!(o.status.code(), Some(1));
     let t = text(&o);
-    assert!(t.contains("report.json") && t.contains("schema version 7"), "{t}");
+    assert!(
+        t.contains("report.json") && t.contains("schema version 7"),
+        "{t}"
+    );
 }

@@ -695,8 +695,14 @@ mod side_tests {
         // same body from a gateway's local reply.
         let s503 = StatusCode::SERVICE_UNAVAILABLE;
         assert_eq!(error_side(s503, false, true), Side::ModelServer);
-        assert_eq!(error_side(s503, false, !is_gateway_reply(&h)), Side::Gateway);
+        assert_eq!(
+            error_side(s503, false, !is_gateway_reply(&h)),
+            Side::Gateway
+        );
         assert_eq!(error_side(s503, true, false), Side::ModelServer);
-        assert_eq!(error_side(StatusCode::UNAUTHORIZED, false, false), Side::Client);
+        assert_eq!(
+            error_side(StatusCode::UNAUTHORIZED, false, false),
+            Side::Client
+        );
     }
 }

@@ -85,6 +85,13 @@ pub struct InstanceConfig {
     pub itl_ms: f64,
     /// How much decode slows as the batch fills: ITL × (1 + factor × (running − 1) / max_num_seqs).
     pub decode_slowdown: f64,
+    /// How much prefill work slows everyone's decode (vLLM's chunked prefill shares each step's
+    /// token budget): ITL × (1 + factor × min(1, uncached prompt tokens being prefilled /
+    /// `max_num_batched_tokens`)). 0 (the default) leaves decode alone.
+    pub prefill_interference: f64,
+    /// Tokens one engine step processes (vLLM's `max_num_batched_tokens`): the scale of
+    /// `prefill_interference`.
+    pub max_num_batched_tokens: usize,
     /// Most sequences in the running batch.
     pub max_num_seqs: usize,
     /// Most requests waiting to be scheduled; beyond this, 429.
@@ -124,6 +131,8 @@ impl Default for InstanceConfig {
             prefill_ms_per_token: 0.0,
             itl_ms: 5.0,
             decode_slowdown: 0.5,
+            prefill_interference: 0.0,
+            max_num_batched_tokens: 2048,
             max_num_seqs: 256,
             max_waiting: 4096,
             kv_blocks: 8192,
@@ -158,6 +167,7 @@ impl InstanceConfig {
             ("prefill_ms_per_token", self.prefill_ms_per_token),
             ("itl_ms", self.itl_ms),
             ("decode_slowdown", self.decode_slowdown),
+            ("prefill_interference", self.prefill_interference),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return bad(name, format!("must be a finite number ≥ 0, got {v}"));
@@ -165,6 +175,7 @@ impl InstanceConfig {
         }
         for (name, v) in [
             ("max_num_seqs", self.max_num_seqs),
+            ("max_num_batched_tokens", self.max_num_batched_tokens),
             ("kv_blocks", self.kv_blocks),
             ("block_size", self.block_size),
             ("max_model_len", self.max_model_len),

@@ -8,7 +8,9 @@
 //! - Once scheduled at `t_s`, its first token comes at `t_s + ttft_ms + uncached × prefill_ms_per_token`
 //!   (the prefix cache hits in whole blocks and always recomputes the last prompt token).
 //! - Each later token comes `itl_ms × (1 + decode_slowdown × (running − 1) / max_num_seqs)` after the
-//!   one before, with the batch size read at that token.
+//!   one before, with the batch size read at that token; with `prefill_interference` f > 0, also
+//!   × (1 + f × min(1, P / max_num_batched_tokens)) where P is the uncached prompt tokens being
+//!   prefilled at that moment (vLLM's chunked prefill shares each step with decode).
 //! - KV blocks in use grow with each sequence's prompt and generated tokens and are freed when it
 //!   ends; admission reserves the whole sequence, so running sequences are never preempted.
 
@@ -144,6 +146,8 @@ pub struct Engine {
     cfg: Arc<InstanceConfig>,
     state: Mutex<State>,
     running: AtomicUsize,
+    /// Uncached prompt tokens of sequences scheduled but not yet at their first token.
+    prefilling: AtomicUsize,
     kv_used: AtomicUsize,
     seq_counter: AtomicU64,
     metrics: Arc<Metrics>,
@@ -241,6 +245,7 @@ impl Engine {
             }),
             cfg,
             running: AtomicUsize::new(0),
+            prefilling: AtomicUsize::new(0),
             kv_used: AtomicUsize::new(0),
             seq_counter: AtomicU64::new(0),
             metrics,
@@ -392,6 +397,8 @@ impl Engine {
         let prefill = jittered(prefill_ms, self.cfg.jitter, &mut rng);
         let initial_blocks = self.blocks_for(prompt_len);
         self.kv_used.fetch_add(initial_blocks, Ordering::Relaxed);
+        let prefilling = prompt_len - cached;
+        self.prefilling.fetch_add(prefilling, Ordering::Relaxed);
         Ok(Sequence {
             engine: self.clone(),
             grant: Some(grant),
@@ -405,6 +412,7 @@ impl Engine {
             last_at: scheduled,
             first_at: None,
             kv_blocks_held: initial_blocks,
+            prefilling,
             rng,
         })
     }
@@ -451,8 +459,13 @@ impl Engine {
 
     fn itl(&self, rng: &mut StdRng) -> Duration {
         let running = self.running.load(Ordering::Relaxed).max(1);
-        let factor =
+        let mut factor =
             1.0 + self.cfg.decode_slowdown * (running - 1) as f64 / self.cfg.max_num_seqs as f64;
+        if self.cfg.prefill_interference > 0.0 {
+            let busy = self.prefilling.load(Ordering::Relaxed) as f64
+                / self.cfg.max_num_batched_tokens as f64;
+            factor *= 1.0 + self.cfg.prefill_interference * busy.min(1.0);
+        }
         jittered(self.cfg.itl_ms * factor, self.cfg.jitter, rng)
     }
 }
@@ -506,6 +519,8 @@ pub struct Sequence {
     last_at: Instant,
     first_at: Option<Instant>,
     kv_blocks_held: usize,
+    /// Uncached prompt tokens still counted in the engine's prefill load.
+    prefilling: usize,
     rng: StdRng,
 }
 
@@ -558,6 +573,7 @@ impl Sequence {
             let at = self.next_at;
             if self.emitted == 0 {
                 self.first_at = Some(at);
+                self.end_prefill();
                 self.engine.metrics.ttft.observe(secs(at - self.arrival));
             } else {
                 let gap = secs(at - self.last_at);
@@ -602,7 +618,16 @@ impl Sequence {
         self.release();
     }
 
+    /// This sequence's prefill is over (first token, or gone before it).
+    fn end_prefill(&mut self) {
+        let n = std::mem::take(&mut self.prefilling);
+        if n > 0 {
+            self.engine.prefilling.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
     fn release(&mut self) {
+        self.end_prefill();
         if let Some(grant) = self.grant.take() {
             self.engine
                 .kv_used
@@ -667,6 +692,48 @@ mod tests {
         for w in times.windows(2) {
             assert_eq!(ms(w[1] - w[0]), 5.0);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn uncached_prefill_slows_the_decode_of_others() {
+        let e = engine(InstanceConfig {
+            ttft_ms: 1.0,
+            prefill_ms_per_token: 0.1,
+            itl_ms: 10.0,
+            decode_slowdown: 0.0,
+            prefill_interference: 1.0,
+            max_num_batched_tokens: 2048,
+            ..Default::default()
+        });
+        let mut a = e.schedule(spec(16, 50)).await.unwrap();
+        // a's own prefill is over at its first token: its gaps are the plain 10 ms.
+        let t0 = Instant::now();
+        tokio::time::sleep_until(a.next_due().unwrap()).await;
+        a.advance(Instant::now(), 1);
+        let gap = a.next_due().unwrap() - a.first_token_at().unwrap();
+        assert!((ms(gap) - 10.0).abs() < 0.01, "{gap:?}");
+        // A 4,096-token uncached prefill starts: a's next gap doubles (budget full), until it ends.
+        let mut b = e.schedule(spec(4096, 2)).await.unwrap();
+        let due = a.next_due().unwrap();
+        tokio::time::sleep_until(due).await;
+        a.advance(Instant::now(), 1);
+        let gap = a.next_due().unwrap() - due;
+        assert!((ms(gap) - 20.0).abs() < 0.01, "{gap:?}");
+        // b's first token (after ~410 ms of prefill) ends the interference.
+        tokio::time::sleep_until(b.next_due().unwrap()).await;
+        b.advance(Instant::now(), 1);
+        while a.next_due().unwrap() <= Instant::now() {
+            a.advance(Instant::now(), 1);
+        }
+        let due = a.next_due().unwrap();
+        tokio::time::sleep_until(due).await;
+        a.advance(Instant::now(), 1);
+        let gap = a.next_due().unwrap() - due;
+        assert!(
+            (ms(gap) - 10.0).abs() < 0.01,
+            "{gap:?} after {:?}",
+            t0.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]

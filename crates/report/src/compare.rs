@@ -6,7 +6,8 @@
 //! size on the median says whether it matters. The fixed rules of the user write-ups (FAIL when
 //! p95 grows > 20% or the error rate exceeds 1%, WARN when p95 grows > 10%, p50 or throughput
 //! moves > 15%) apply on top, but a percentile rule only fires when the two percentiles' confidence
-//! intervals do not overlap: a p95 that moved within its own noise is not a regression.
+//! intervals do not overlap: a p95 that moved within its own noise is not a regression. Token
+//! gaps (ITL) come many per request and move together, so their test counts requests, not gaps.
 
 use std::fmt::Write;
 
@@ -168,7 +169,10 @@ pub fn compare(
     let mut common = 0;
     for c in &current.scenarios {
         let Some(b) = baseline.scenarios.iter().find(|b| b.name == c.name) else {
-            notes.push(format!("scenario `{}` is new (not in the baseline)", c.name));
+            notes.push(format!(
+                "scenario `{}` is new (not in the baseline)",
+                c.name
+            ));
             continue;
         };
         common += 1;
@@ -182,7 +186,10 @@ pub fn compare(
     }
     for b in &baseline.scenarios {
         if !current.scenarios.iter().any(|c| c.name == b.name) {
-            notes.push(format!("scenario `{}` is missing from the current run", b.name));
+            notes.push(format!(
+                "scenario `{}` is missing from the current run",
+                b.name
+            ));
         }
     }
     if common == 0 {
@@ -199,7 +206,9 @@ pub fn compare(
         });
     }
     if baseline.partial || current.partial {
-        notes.push("a report is partial (the run was cut short): figures cover what completed".into());
+        notes.push(
+            "a report is partial (the run was cut short): figures cover what completed".into(),
+        );
     }
     Ok(Comparison {
         rules: *rules,
@@ -232,6 +241,13 @@ fn normal_two_sided_p(z: f64) -> f64 {
 /// sample of `b` exceeds one of `a`, ties counting half). Ties are the histogram's buckets, with
 /// the usual tie correction of the variance.
 pub fn mann_whitney(a: &LatencyHistogram, b: &LatencyHistogram) -> (f64, f64) {
+    mann_whitney_clustered(a, b, 1.0)
+}
+
+/// [`mann_whitney`] for samples that come in clusters (every gap between tokens of one request):
+/// the variance is inflated by `design` (samples per independent unit), so thousands of
+/// correlated token gaps count as the few hundred requests they came from.
+fn mann_whitney_clustered(a: &LatencyHistogram, b: &LatencyHistogram, design: f64) -> (f64, f64) {
     let (n1, n2) = (a.count() as f64, b.count() as f64);
     if n1 == 0.0 || n2 == 0.0 {
         return (1.0, 0.5);
@@ -257,6 +273,7 @@ pub fn mann_whitney(a: &LatencyHistogram, b: &LatencyHistogram) -> (f64, f64) {
     let u_b = ranks_b - n2 * (n2 + 1.0) / 2.0;
     let mean = n1 * n2 / 2.0;
     let var = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)).max(1.0));
+    let var = var * design.max(1.0);
     let p = if var > 0.0 {
         normal_two_sided_p((u_b - mean) / var.sqrt())
     } else {
@@ -280,8 +297,8 @@ fn z_of(c: f64) -> f64 {
 
 /// A distribution-free confidence interval of the `q` quantile (the binomial order-statistic
 /// interval, normal approximation), µs.
-fn quantile_interval(h: &LatencyHistogram, q: f64, z: f64) -> (u64, u64) {
-    let n = h.count().max(1) as f64;
+fn quantile_interval(h: &LatencyHistogram, q: f64, z: f64, design: f64) -> (u64, u64) {
+    let n = (h.count().max(1) as f64 / design.max(1.0)).max(1.0);
     let se = (q * (1.0 - q) / n).sqrt();
     (
         h.quantile((q - z * se).max(0.0)),
@@ -292,16 +309,21 @@ fn quantile_interval(h: &LatencyHistogram, q: f64, z: f64) -> (u64, u64) {
 fn compare_results(label: &str, b: &RunResult, c: &RunResult, rules: &Rules, rows: &mut Vec<Row>) {
     let z = z_of(rules.confidence);
     let (bl, cl) = (&b.total.latency, &c.total.latency);
-    for (metric, hb, hc) in [
-        ("ttft", &bl.ttft, &cl.ttft),
-        ("itl", &bl.itl, &cl.itl),
-        ("tpot", &bl.tpot, &cl.tpot),
-        ("e2e", &bl.e2e, &cl.e2e),
+    // Token gaps come many per request and move together: count them as their requests.
+    let per_request = |h: &LatencyHistogram, ok: u64| h.count() as f64 / ok.max(1) as f64;
+    let itl_design = per_request(&bl.itl, b.total.counts.ok)
+        .max(per_request(&cl.itl, c.total.counts.ok))
+        .max(1.0);
+    for (metric, hb, hc, design) in [
+        ("ttft", &bl.ttft, &cl.ttft, 1.0),
+        ("itl", &bl.itl, &cl.itl, itl_design),
+        ("tpot", &bl.tpot, &cl.tpot, 1.0),
+        ("e2e", &bl.e2e, &cl.e2e, 1.0),
     ] {
         if hb.count() == 0 && hc.count() == 0 {
             continue;
         }
-        rows.push(latency_row(label, metric, hb, hc, rules, z));
+        rows.push(latency_row(label, metric, hb, hc, rules, z, design));
     }
     rows.push(throughput_row(
         label,
@@ -331,6 +353,7 @@ fn latency_row(
     hc: &LatencyHistogram,
     rules: &Rules,
     z: f64,
+    design: f64,
 ) -> Row {
     let ms = |us: u64| us as f64 / 1000.0;
     let (b50, c50) = (hb.quantile(0.5), hc.quantile(0.5));
@@ -358,14 +381,14 @@ fn latency_row(
         );
         return row;
     }
-    let (p, _) = mann_whitney(hb, hc);
+    let (p, _) = mann_whitney_clustered(hb, hc, design);
     row.p_value = Some(p);
     let d50 = row.change_pct.unwrap_or(0.0);
     let d95 = row.p95_change_pct.unwrap_or(0.0);
     let shifted = p < rules.alpha && d50.abs() >= rules.min_effect_pct;
     // The p95 moved beyond its noise when the two intervals do not overlap.
-    let (b_lo, b_hi) = quantile_interval(hb, 0.95, z);
-    let (c_lo, c_hi) = quantile_interval(hc, 0.95, z);
+    let (b_lo, b_hi) = quantile_interval(hb, 0.95, z, design);
+    let (c_lo, c_hi) = quantile_interval(hc, 0.95, z, design);
     let p95_worse = c_lo > b_hi;
     let p95_better = c_hi < b_lo;
     (row.verdict, row.reason) = if shifted && d50 > 0.0 {
@@ -482,7 +505,10 @@ fn error_row(label: &str, b: &RunResult, c: &RunResult, rules: &Rules) -> Row {
             format!("{ec:.2}% > {}%", rules.max_error_rate_pct),
         )
     } else {
-        (Verdict::WithinNoise, format!("≤ {}%", rules.max_error_rate_pct))
+        (
+            Verdict::WithinNoise,
+            format!("≤ {}%", rules.max_error_rate_pct),
+        )
     };
     Row {
         scenario: label.to_string(),
@@ -561,11 +587,7 @@ pub fn to_markdown(c: &Comparison, quiet: bool) -> String {
         Verdict::Warning => "⚠️",
         _ => "✅",
     };
-    let _ = writeln!(
-        out,
-        "### {icon} inferbench compare: {}\n",
-        verdict.label()
-    );
+    let _ = writeln!(out, "### {icon} inferbench compare: {}\n", verdict.label());
     let shown: Vec<&Row> = c.rows.iter().filter(|r| visible(r, quiet)).collect();
     if shown.is_empty() {
         let _ = writeln!(out, "No regression in {} metrics compared.", c.rows.len());
@@ -742,12 +764,7 @@ mod tests {
         tail.merge(&sample(200, 80_000.0, 1_000.0, 3));
         let mut btail = sample(1800, 50_000.0, 3_000.0, 4);
         btail.merge(&sample(200, 60_000.0, 1_000.0, 5));
-        let c = compare(
-            &report(btail, 2000, 0),
-            &report(tail, 2000, 0),
-            &rules,
-        )
-        .unwrap();
+        let c = compare(&report(btail, 2000, 0), &report(tail, 2000, 0), &rules).unwrap();
         let row = ttft_row(&c);
         assert_eq!(row.verdict, Verdict::Regression, "{row:?}");
         assert!(row.reason.contains("p95"), "{row:?}");

@@ -17,9 +17,7 @@ const SCHEMA: i64 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
     /// No database at the path.
-    #[error(
-        "no history at {0}: `inferbench run` records every run there (or pass --history PATH)"
-    )]
+    #[error("no history at {0}: `inferbench run` records every run there (or pass --history PATH)")]
     Missing(PathBuf),
     /// The file is not a database of ours, or is damaged.
     #[error(
@@ -50,7 +48,9 @@ pub enum HistoryError {
         id: i64,
     },
     /// No baseline with this name.
-    #[error("no baseline named `{name}` in history {path} (`inferbench baseline set RUN --name {name}` makes one)")]
+    #[error(
+        "no baseline named `{name}` in history {path} (`inferbench baseline set RUN --name {name}` makes one)"
+    )]
     UnknownBaseline {
         /// The file.
         path: PathBuf,
@@ -138,7 +138,10 @@ impl History {
                 detail: format!("cannot create its folder: {e}"),
             })?;
         }
-        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+        Self::open_with(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
     }
 
     /// Opens an existing database: what `history`, `baseline` and `compare` do.
@@ -485,7 +488,9 @@ mod tests {
                 .unwrap();
         }
         let mut h = History::open_existing(&path).unwrap();
-        let id2 = h.record(&report("chat", 2000), "b/report.json", None).unwrap();
+        let id2 = h
+            .record(&report("chat", 2000), "b/report.json", None)
+            .unwrap();
         let runs = h.runs(10).unwrap();
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].id, id2);
@@ -504,7 +509,12 @@ mod tests {
         assert_eq!(h.baselines().unwrap(), vec![("main".to_string(), id2, 6)]);
         let e = h.baseline("nope").unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("history.db"), "{e}");
-        assert!(h.set_baseline("x", 999, 0).unwrap_err().to_string().contains("#999"));
+        assert!(
+            h.set_baseline("x", 999, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("#999")
+        );
     }
 
     #[test]

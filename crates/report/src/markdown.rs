@@ -116,7 +116,7 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
     if !s.arms.is_empty() {
         let _ = writeln!(
             o,
-            "\n**Routing overhead vs direct** (µs added at p50 / p95 / p99)\n\n| arm | req/s | TTFT p50 ms | TTFT added | e2e added | throughput | router CPU s/1k | prefix hit | routing accuracy |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            "\n**Routing overhead vs direct** (µs added at p50 / p95 / p99)\n\n| arm | req/s | TTFT p50 ms | TTFT added | e2e added | throughput | router CPU s/1k | router peak RSS | prefix hit | routing accuracy |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
         for a in &s.arms {
             let tr = |v: Option<[i64; 3]>| {
@@ -126,7 +126,7 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
             };
             let _ = writeln!(
                 o,
-                "| {} | {:.2} | {} | {} | {} | {} | {} | {:.1}% | {:.2}% |",
+                "| {} | {:.2} | {} | {} | {} | {} | {} | {} | {:.1}% | {:.2}% |",
                 a.name,
                 a.result.achieved_rate(),
                 ms(a.result.total.latency.ttft.summary().p50_us),
@@ -136,6 +136,8 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
                     .map_or("—".to_string(), |p| format!("{p:+.1}%")),
                 a.router_cpu_per_1000
                     .map_or("—".to_string(), |c| format!("{c:.3}")),
+                a.router_peak_rss_mb
+                    .map_or("—".to_string(), |m| format!("{m:.1} MB")),
                 a.prefix_hit_rate * 100.0,
                 a.routing_accuracy * 100.0
             );

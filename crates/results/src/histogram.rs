@@ -108,9 +108,12 @@ impl LatencyHistogram {
     /// Every distinct recorded value (the highest value of its bucket, µs) with its count, in
     /// increasing order: what a rank test on two distributions needs.
     pub fn counts(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.h
-            .iter_recorded()
-            .map(|v| (self.h.highest_equivalent(v.value_iterated_to()), v.count_at_value()))
+        self.h.iter_recorded().map(|v| {
+            (
+                self.h.highest_equivalent(v.value_iterated_to()),
+                v.count_at_value(),
+            )
+        })
     }
 
     /// Adds every sample of `other`.

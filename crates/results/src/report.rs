@@ -104,6 +104,9 @@ pub struct ArmReport {
     pub router_cpu_s: Option<f64>,
     /// Router CPU seconds per 1,000 requests.
     pub router_cpu_per_1000: Option<f64>,
+    /// Peak resident memory of the router process, MB (when it ran as its own process).
+    #[serde(default)]
+    pub router_peak_rss_mb: Option<f64>,
     /// TTFT p50 / p95 / p99 minus direct's, µs (none without a direct arm).
     pub ttft_added_us: Option<[i64; 3]>,
     /// End-to-end p50 / p95 / p99 minus direct's, µs.

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::picker::epp::EppConfig;
 
 /// The whole router.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouterConfig {
     /// Pools of endpoints.
@@ -38,7 +38,7 @@ fn fifty() -> u64 {
 }
 
 /// One pool.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
     /// Name (in metrics and routes).
@@ -55,7 +55,7 @@ pub struct PoolConfig {
 }
 
 /// A picker and its parameters.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum PickerConfig {
     /// Saturation filter + weighted scorers + max score.
@@ -92,7 +92,7 @@ impl PickerConfig {
 }
 
 /// A route to a pool.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Matches `X-Gateway-Model-Name` (the body's model) exactly.

@@ -123,8 +123,10 @@ fn error(status: StatusCode, kind: &str, message: &str, rid: &str) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     // Says the gateway answered this itself, not a model server behind it (as Envoy's
     // `server: envoy` on its local replies): clients blame the right side.
-    r.headers_mut()
-        .insert(http::header::SERVER, HeaderValue::from_static(GATEWAY_SERVER));
+    r.headers_mut().insert(
+        http::header::SERVER,
+        HeaderValue::from_static(GATEWAY_SERVER),
+    );
     if let Ok(v) = HeaderValue::from_str(rid) {
         r.headers_mut().insert(REQUEST_ID_HEADER, v);
     }

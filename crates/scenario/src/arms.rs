@@ -1,5 +1,6 @@
-//! Routing arms: for each, the URL the client sends to — the fleet itself (`direct`) or an
-//! in-process reference router on its own runtime (so its CPU can be measured apart).
+//! Routing arms: for each, the URL the client sends to — the fleet itself (`direct`), another
+//! gateway's URL, or a reference router: a child process (`inferbench router`, so its CPU and
+//! memory are its own) when the executable is known, else in-process on its own runtime.
 
 use inferbench_router::config::PickerConfig;
 use inferbench_router::picker::epp::EppConfig;
@@ -16,6 +17,68 @@ pub struct ArmServer {
     thread: Option<String>,
     runtime: Option<tokio::runtime::Runtime>,
     handle: Option<RouterHandle>,
+    child: Option<Child>,
+}
+
+/// A router running as a child process, killed when dropped.
+struct Child {
+    process: std::process::Child,
+    _config_dir: tempfile::TempDir,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Starts `exe router --config <cfg> --port 0` and reads the address it prints.
+async fn spawn_router(
+    exe: &std::path::Path,
+    cfg: &RouterConfig,
+) -> Result<(Child, String), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let path = dir.path().join("router.yaml");
+    // JSON is YAML: the router reads it back with the same types.
+    let text = serde_json::to_string_pretty(cfg).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut process = std::process::Command::new(exe)
+        .arg("router")
+        .arg("--config")
+        .arg(&path)
+        .args(["--port", "0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {} router: {e}", exe.display()))?;
+    let stdout = process.stdout.take();
+    let child = Child {
+        process,
+        _config_dir: dir,
+    };
+    let Some(stdout) = stdout else {
+        return Err("the router's output is not readable".into());
+    };
+    // Its first line names the address; give it 10 s.
+    let line = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        line
+    });
+    let line = tokio::time::timeout(std::time::Duration::from_secs(10), line)
+        .await
+        .map_err(|_| "the router did not say where it listens within 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    match line.trim().strip_prefix("listening ") {
+        Some(addr) => Ok((child, format!("http://{addr}"))),
+        None => Err(format!(
+            "the router did not start (it printed `{}`)",
+            line.trim()
+        )),
+    }
 }
 
 /// The router configuration of an arm over `backends` (`host:port`), or `None` for direct;
@@ -74,6 +137,7 @@ impl ArmServer {
         index: usize,
         backends: &[String],
         relative: &dyn Fn(&str) -> std::path::PathBuf,
+        exe: Option<&std::path::Path>,
     ) -> Result<Self, String> {
         if let Arm::Custom(c) = arm
             && let Some(url) = &c.url
@@ -84,6 +148,7 @@ impl ArmServer {
                 thread: None,
                 runtime: None,
                 handle: None,
+                child: None,
             });
         }
         let Some(cfg) = router_config(arm, backends, relative)? else {
@@ -97,8 +162,20 @@ impl ArmServer {
                 thread: None,
                 runtime: None,
                 handle: None,
+                child: None,
             });
         };
+        if let Some(exe) = exe {
+            let (child, url) = spawn_router(exe, &cfg).await?;
+            return Ok(ArmServer {
+                name: arm.name().to_string(),
+                url,
+                thread: None,
+                runtime: None,
+                handle: None,
+                child: Some(child),
+            });
+        }
         // Named apart: the client's CPU figure leaves these threads out, this arm's counts them.
         let thread = format!(
             "{}-a{index}",
@@ -124,15 +201,35 @@ impl ArmServer {
             thread: Some(thread),
             runtime: Some(runtime),
             handle: Some(handle),
+            child: None,
         })
     }
 
-    /// CPU seconds of this arm's router threads so far (none for direct).
+    /// CPU seconds of this arm's router so far — its process, or its threads (none for direct).
     pub fn cpu_s(&self) -> Option<f64> {
+        if let Some(c) = &self.child {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", c.process.id())).ok()?;
+            return Some(inferbench_loadgen::engine::stat_cpu_s(&stat));
+        }
         let name = self.thread.as_deref()?;
         Some(inferbench_loadgen::engine::threads_cpu_s(|comm| {
             comm == name
         }))
+    }
+
+    /// Peak resident memory of the router process, MB (`VmHWM`); none when in-process.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let c = self.child.as_ref()?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", c.process.id())).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
     }
 
     /// Stops the router.

@@ -39,6 +39,9 @@ pub struct Options {
     pub progress: bool,
     /// Also write the config's path into the report.
     pub config_label: Option<String>,
+    /// Run routing arms' routers as child processes of this executable (`EXE router …`), so
+    /// their CPU and memory are their own; `None` runs them in-process on their own runtime.
+    pub router_exe: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             log_dir: None,
             progress: false,
             config_label: None,
+            router_exe: None,
         }
     }
 }
@@ -618,12 +622,18 @@ pub async fn run_scenario(
         let mut servers = Vec::new();
         for (i, a) in s.arms.iter().enumerate() {
             servers.push(
-                crate::arms::ArmServer::start(a, i, &backends, &|f| c.relative(f))
-                    .await
-                    .map_err(|e| RunError::Client {
-                        target: t.name.value.clone(),
-                        message: format!("arm `{}` did not start: {e}", a.name()),
-                    })?,
+                crate::arms::ArmServer::start(
+                    a,
+                    i,
+                    &backends,
+                    &|f| c.relative(f),
+                    opts.router_exe.as_deref(),
+                )
+                .await
+                .map_err(|e| RunError::Client {
+                    target: t.name.value.clone(),
+                    message: format!("arm `{}` did not start: {e}", a.name()),
+                })?,
             );
         }
         // Each arm's router CPU over its own windows only (scrapes run all along).
@@ -737,6 +747,7 @@ pub async fn run_scenario(
                 router_cpu_s: cpu,
                 // Per request it carried in its windows, warm-up included (the CPU covers it).
                 router_cpu_per_1000: cpu.map(|c| c * 1000.0 / sent[i].max(1) as f64),
+                router_peak_rss_mb: server.peak_rss_mb(),
                 ttft_added_us: added(&|x: &RunResult| &x.total.latency.ttft),
                 e2e_added_us: added(&|x: &RunResult| &x.total.latency.e2e),
                 throughput_change_pct: direct

@@ -129,7 +129,11 @@ fn scenario(c: &Config, s: &Scenario) -> Result<(), ConfigError> {
             return Err(c.error(line, "arms", "arms need a `rate` or `concurrency` load"));
         }
         if s.duration.is_none() {
-            return Err(c.error(line, "arms", "arms need a duration (each arm runs that long, in windows taken in turn)"));
+            return Err(c.error(
+                line,
+                "arms",
+                "arms need a duration (each arm runs that long, in windows taken in turn)",
+            ));
         }
         let mut names = BTreeSet::new();
         for a in &s.arms {

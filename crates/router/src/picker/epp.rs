@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Pick, PickRequest, Picker, kv_cache, lora, prefix, queue};
 use crate::metrics::{Endpoint, Scraped};
 
 /// What to do when no endpoint has usable metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 pub enum FailureMode {
     /// Route anyway (round robin over the endpoints that are up).
     FailOpen,
@@ -23,7 +23,7 @@ pub enum FailureMode {
 }
 
 /// Weights and limits.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EppConfig {
     /// `queue-scorer` weight.
