@@ -402,7 +402,12 @@ async fn prefix_aware_epp_gives_more_output_tokens_in_a_closed_loop() {
             .unwrap();
         let a = &report.scenarios[0].arms[0];
         let r = &a.result;
-        assert_eq!(r.total.counts.failed(), 0, "{arm}: {:?}", r.total.counts.errors);
+        assert_eq!(
+            r.total.counts.failed(),
+            0,
+            "{arm}: {:?}",
+            r.total.counts.errors
+        );
         (
             r.total.counts.output_tokens as f64 / r.duration_s,
             a.prefix_hit_rate,
@@ -413,6 +418,12 @@ async fn prefix_aware_epp_gives_more_output_tokens_in_a_closed_loop() {
     eprintln!(
         "output tok/s round-robin {rr:.0} (prefix hits {rr_hits:.2}), epp {epp:.0} ({epp_hits:.2})"
     );
-    assert!(epp_hits > rr_hits + 0.2, "hits: epp {epp_hits:.2}, rr {rr_hits:.2}");
-    assert!(epp > 1.5 * rr, "output tok/s: epp {epp:.0}, round-robin {rr:.0}");
+    assert!(
+        epp_hits > rr_hits + 0.2,
+        "hits: epp {epp_hits:.2}, rr {rr_hits:.2}"
+    );
+    assert!(
+        epp > 1.5 * rr,
+        "output tok/s: epp {epp:.0}, round-robin {rr:.0}"
+    );
 }
