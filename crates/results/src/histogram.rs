@@ -65,8 +65,9 @@ impl LatencyHistogram {
         Self::with_digits(3)
     }
 
-    /// An empty histogram keeping 2 significant digits (1% resolution, a twentieth of the
-    /// memory): for many small histograms, such as one per second of a timeline.
+    /// An empty histogram keeping 2 significant digits (1% resolution, about a seventh of the
+    /// memory: 3,328 counters instead of 23,552): for many small histograms, such as one per
+    /// second of a timeline.
     pub fn coarse() -> Self {
         Self::with_digits(2)
     }
