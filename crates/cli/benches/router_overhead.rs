@@ -133,11 +133,8 @@ fn main() {
             (_, _, _) => (
                 a.router_cpu_per_1000
                     .map_or("—".into(), |c| format!("{c:.3}")),
-                if a.name == "direct" {
-                    "—".into()
-                } else {
-                    "in-process".into()
-                },
+                a.router_peak_rss_mb
+                    .map_or("—".into(), |m| format!("{m:.0} MB")),
             ),
         };
         println!(

@@ -79,15 +79,17 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The load generator runs on one thread unless told otherwise (see `--client-threads`);
     // servers use every core.
-    let threads = match &cli.command {
-        Command::Run(a) => a.client_threads,
-        _ => 0,
+    let (threads, current_thread) = match &cli.command {
+        Command::Run(a) => (a.client_threads, a.client_threads == 1),
+        Command::Router(a) => (a.threads, a.threads == 1),
+        _ => (0, false),
     };
-    let mut builder = match threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
+    let mut builder = if current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
     };
-    if threads > 1 {
+    if threads > 0 && !current_thread {
         builder.worker_threads(threads);
     }
     let runtime = match builder.enable_all().build() {

@@ -47,7 +47,8 @@ async fn spawn_router(
         .arg("router")
         .arg("--config")
         .arg(&path)
-        .args(["--port", "0"])
+        // One worker, as the in-process runtime and the HAProxy reference (nbthread 1).
+        .args(["--port", "0", "--threads", "1"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
