@@ -136,7 +136,7 @@ fn run(mock: &Mock, args: &[String]) -> (RunResult, f64) {
     let cpu0 = mock.cpu_s();
     let status = Command::new(BIN)
         .arg("run")
-        .args(["--target", &mock.url(), "--out"])
+        .args(["--target", &mock.url(), "--no-history", "--out"])
         .arg(&dir)
         .args(args)
         .stdout(Stdio::null())

@@ -6,10 +6,7 @@
 //!
 //! `cargo bench -p inferbench --bench router_overhead [-- --rate 1000 --seconds 30]`
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-
-use inferbench_results::report::Report;
 
 mod common;
 use common::{Kill, arg};
@@ -22,31 +19,11 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("inferbench-overhead-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
-    let mut mock = Command::new(BIN)
-        .args([
-            "mock",
-            "--instances",
-            "8",
-            "--port",
-            "0",
-            "--ttft-ms",
-            "1",
-            "--itl-ms",
-            "1",
-        ])
-        .args(["--max-num-seqs", "1024"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mock");
-    let out = mock.stdout.take().expect("stdout");
-    let _mock = Kill(mock);
-    let addrs: Vec<String> = BufReader::new(out)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| l.strip_prefix("listening ").map(String::from))
-        .take(8)
-        .collect();
+    let (_mock, addrs) = common::spawn_mock(
+        BIN,
+        8,
+        &["--ttft-ms", "1", "--itl-ms", "1", "--max-num-seqs", "1024"],
+    );
 
     // HAProxy as the reference, when installed.
     let haproxy = std::path::Path::new("/usr/sbin/haproxy");
@@ -92,21 +69,7 @@ fn main() {
     std::fs::write(&file, scenario).expect("scenario");
     let hp_pid = haproxy_child.as_ref().map(|c| c.0.id());
     let hp_cpu0 = hp_pid.map(common::cpu_s);
-    let status = Command::new(BIN)
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("inferbench run");
-    assert!(
-        status.code() == Some(0) || status.code() == Some(99),
-        "{status}"
-    );
-    let text = std::fs::read_to_string(dir.join("out/report.json")).expect("report");
-    let report = Report::from_json(&text).expect("report");
+    let report = common::run_file(BIN, &file, &dir.join("out"));
     let s = &report.scenarios[0];
     println!(
         "inferbench router overhead: {rate} req/s of small unary requests (32 in / 1 out) through 8 mock endpoints, {seconds} s in 5 s windows\n"

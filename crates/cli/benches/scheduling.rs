@@ -6,38 +6,23 @@
 //!    0.1 ms per uncached token, KV caches that hold about a quarter of the groups, at a rate
 //!    round-robin cannot serve → round-robin vs prefix-aware `epp`: TTFT p90, output tokens/s,
 //!    prefix-cache hit rate.
+//!    The same prefixes in a closed loop of 64 users (KV room for the prefixes epp concentrates,
+//!    prefill slowing decode) → output tokens/s.
 //! 2. Mixed lengths: prompts lognormal around 1,000 tokens, outputs 16–512, at a rate near the
 //!    fleet's capacity → `random` vs queue + KV-cache scoring (`epp` without the prefix scorer).
 //!
 //! `cargo bench -p inferbench --bench scheduling [-- --seconds 30 --prefix-rate 180 --mixed-rate 24]`
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
-use inferbench_results::report::Report;
-
 mod common;
-use common::{Kill, arg};
+use common::{Kill, arg, run_file, spawn_mock};
 
 const BIN: &str = env!("CARGO_BIN_EXE_inferbench");
 
 /// Starts 8 instances with `flags`; returns the process and the URLs.
 fn fleet(flags: &[&str]) -> (Kill, String) {
-    let mut c = Command::new(BIN)
-        .args(["mock", "--instances", "8", "--port", "0"])
-        .args(flags)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mock");
-    let out = c.stdout.take().expect("stdout");
-    let urls: Vec<String> = BufReader::new(out)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| l.strip_prefix("listening ").map(|a| format!("http://{a}")))
-        .take(8)
-        .collect();
-    (Kill(c), urls.join(","))
+    let (kill, addrs) = spawn_mock(BIN, 8, flags);
+    let urls: Vec<String> = addrs.iter().map(|a| format!("http://{a}")).collect();
+    (kill, urls.join(","))
 }
 
 struct Row {
@@ -64,22 +49,7 @@ fn run_arm(flags: &[&str], arm: &str, load: &str, workload: &str, secs: f64) -> 
         ),
     )
     .expect("scenario");
-    let status = Command::new(BIN)
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run");
-    assert!(
-        status.code() == Some(0) || status.code() == Some(99),
-        "{status}"
-    );
-    let report =
-        Report::from_json(&std::fs::read_to_string(dir.join("out/report.json")).expect("report"))
-            .expect("report");
+    let report = run_file(BIN, &file, &dir.join("out"));
     let a = &report.scenarios[0].arms[0];
     let c = &a.result.total.counts;
     let ttft = &a.result.total.latency.ttft;
@@ -88,7 +58,7 @@ fn run_arm(flags: &[&str], arm: &str, load: &str, workload: &str, secs: f64) -> 
         arm: a.name.clone(),
         ttft_p50_ms: ttft.quantile(0.5) as f64 / 1000.0,
         ttft_p90_ms: ttft.quantile(0.9) as f64 / 1000.0,
-        output_tps: c.output_tokens as f64 / a.result.duration_s.max(1e-9),
+        output_tps: a.result.output_tokens_per_s(),
         ok: c.ok,
         errors: c.failed(),
         prefix_hit: a.prefix_hit_rate,

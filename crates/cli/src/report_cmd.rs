@@ -331,31 +331,24 @@ pub fn history(a: HistoryArgs) -> anyhow::Result<u8> {
                 };
                 let started = inferbench_report::utc(r.started_unix_s.max(0) as u64);
                 let config = r.config.as_deref().unwrap_or("-");
+                let cells = [
+                    r.id.to_string(),
+                    started,
+                    commit(&r.git_commit).to_string(),
+                    r.tool_version.clone(),
+                    config.to_string(),
+                    r.scenarios.to_string(),
+                    result.to_string(),
+                    r.report_path.clone(),
+                ];
                 if md {
-                    let _ = writeln!(
-                        o,
-                        "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                        r.id,
-                        started,
-                        commit(&r.git_commit),
-                        r.tool_version,
-                        config,
-                        r.scenarios,
-                        result,
-                        r.report_path
-                    );
+                    let _ = writeln!(o, "| {} |", cells.join(" | "));
                 } else {
+                    let [id, started, commit, version, config, n, result, path] = &cells;
+                    let id = format!("#{id}");
                     let _ = writeln!(
                         o,
-                        "{:>5}  {:<23}  {:<12}  {:<8}  {:<28}  {:>4}  {:<8}  {}",
-                        format!("#{}", r.id),
-                        started,
-                        commit(&r.git_commit),
-                        r.tool_version,
-                        config,
-                        r.scenarios,
-                        result,
-                        r.report_path
+                        "{id:>5}  {started:<23}  {commit:<12}  {version:<8}  {config:<28}  {n:>4}  {result:<8}  {path}"
                     );
                 }
             }

@@ -48,7 +48,7 @@ fn bad_flags_and_fleet_files_give_clear_errors() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("fleet.yaml");
     std::fs::write(&bad, "pools:\n  - model: m\n    itl_msec: 3\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+    let out = common::inferbench()
         .args(["mock", "--port", "0", "--config"])
         .arg(&bad)
         .output()
@@ -59,13 +59,13 @@ fn bad_flags_and_fleet_files_give_clear_errors() {
         err.contains("fleet.yaml") && err.contains("itl_msec"),
         "{err}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+    let out = common::inferbench()
         .args(["mock", "--port", "0", "--jitter", "2"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("jitter"));
-    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+    let out = common::inferbench()
         .args(["mock", "--config", "/no/such/file.yaml"])
         .output()
         .unwrap();
@@ -95,7 +95,7 @@ fn run_writes_a_report_and_ctrl_c_leaves_a_partial_one() {
     let m = start(&["--port", "0", "--ttft-ms", "5", "--itl-ms", "1"], 1);
     let dir = std::env::temp_dir().join(format!("inferbench-run-{}", std::process::id()));
     let target = format!("http://{}", m.addrs[0]);
-    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+    let out = common::inferbench()
         .args([
             "run",
             "--target",
@@ -137,7 +137,7 @@ fn run_writes_a_report_and_ctrl_c_leaves_a_partial_one() {
         10
     );
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+    let mut child = common::inferbench()
         .args([
             "run",
             "--target",
@@ -182,7 +182,7 @@ fn run_against_nothing_fails_fast_with_the_address() {
     let addr = l.local_addr().unwrap();
     drop(l);
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+    let out = common::inferbench()
         .args([
             "run",
             "--target",

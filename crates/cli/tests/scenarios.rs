@@ -3,9 +3,7 @@
 //! point.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_inferbench");
+use std::process::Output;
 
 mod common;
 
@@ -24,7 +22,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str], out: &Path) -> (Output, serde_json::Value) {
-    let o = Command::new(BIN)
+    let o = common::inferbench()
         .arg("run")
         .args(args)
         .arg("--out")
@@ -60,7 +58,11 @@ fn every_example_validates() {
     let list = examples();
     assert!(list.len() >= 8, "examples: {list:?}");
     for p in list {
-        let o = Command::new(BIN).arg("validate").arg(&p).output().unwrap();
+        let o = common::inferbench()
+            .arg("validate")
+            .arg(&p)
+            .output()
+            .unwrap();
         assert!(
             o.status.success(),
             "{}: {}",
@@ -228,7 +230,7 @@ fn validate_names_file_line_and_field() {
         "targets:\n  - {name: a, url: http://127.0.0.1:8000, models: [m]}\nscenarios:\n  - name: s\n    load:\n      rate: -5\n    duration: 10s\n",
     )
     .unwrap();
-    let o = Command::new(BIN)
+    let o = common::inferbench()
         .arg("validate")
         .arg(&file)
         .output()
@@ -245,7 +247,7 @@ fn validate_names_file_line_and_field() {
 
 #[test]
 fn schema_is_json_and_lists_the_fields() {
-    let o = Command::new(BIN).arg("schema").output().unwrap();
+    let o = common::inferbench().arg("schema").output().unwrap();
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let props = &v["properties"];
@@ -271,12 +273,12 @@ fn schema_is_json_and_lists_the_fields() {
 fn check_passes_on_the_mock_and_diagnoses_a_wrong_model() {
     let m = mock(&["--ttft-ms", "5", "--itl-ms", "1"], 1);
     let url = format!("http://{}", m.addrs[0]);
-    let o = Command::new(BIN).args(["check", &url]).output().unwrap();
+    let o = common::inferbench().args(["check", &url]).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}");
     assert_eq!(out.matches('✓').count(), 4, "{out}");
     assert!(out.contains("mock-model"));
-    let o = Command::new(BIN)
+    let o = common::inferbench()
         .args(["check", &url, "--model", "nope"])
         .output()
         .unwrap();

@@ -490,14 +490,7 @@ fn throughput_row(
 }
 
 fn error_row(label: &str, b: &RunResult, c: &RunResult, rules: &Rules) -> Row {
-    let rate = |r: &RunResult| {
-        let n = r.total.counts.requests;
-        if n == 0 {
-            0.0
-        } else {
-            r.total.counts.failed() as f64 * 100.0 / n as f64
-        }
-    };
+    let rate = |r: &RunResult| r.total.counts.error_fraction() * 100.0;
     let (eb, ec) = (rate(b), rate(c));
     let (verdict, reason) = if ec > rules.max_error_rate_pct {
         (
@@ -634,7 +627,6 @@ pub fn to_markdown(c: &Comparison, quiet: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inferbench_results::report::ScenarioReport;
 
     /// A deterministic pseudo-normal sample (sum of uniforms from a small LCG).
     fn sample(n: usize, mean_us: f64, sd_us: f64, seed: u64) -> LatencyHistogram {
@@ -665,28 +657,7 @@ mod tests {
                 .insert("http_503/model_server".into(), errors);
         }
         r.total.latency.ttft = ttft;
-        Report {
-            schema_version: inferbench_results::run::SCHEMA_VERSION,
-            tool_version: "t".into(),
-            started_unix_s: 0,
-            config: None,
-            partial: false,
-            scenarios: vec![ScenarioReport {
-                name: "chat".into(),
-                description: None,
-                target: "t".into(),
-                url: "u".into(),
-                repeat: 1,
-                kind: "rate".into(),
-                stages: vec![],
-                total: r,
-                slo: None,
-                thresholds: vec![],
-                breaking_point: None,
-                arms: vec![],
-                passed: true,
-            }],
-        }
+        crate::testutil::one_scenario("chat", r)
     }
 
     fn ttft_row(c: &Comparison) -> &Row {

@@ -28,16 +28,6 @@ fn row(out: &mut String, scenario: &str, part: &str, name: &str, r: &RunResult) 
         l.tpot.summary(),
         l.e2e.summary(),
     );
-    let err = if c.requests == 0 {
-        0.0
-    } else {
-        c.failed() as f64 * 100.0 / c.requests as f64
-    };
-    let tok_s = if r.duration_s > 0.0 {
-        c.output_tokens as f64 / r.duration_s
-    } else {
-        0.0
-    };
     let _ = writeln!(
         out,
         "{},{},{},{},{:.3},{},{},{},{:.3},{:.3},{:.1},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}",
@@ -49,9 +39,9 @@ fn row(out: &mut String, scenario: &str, part: &str, name: &str, r: &RunResult) 
         c.requests,
         c.ok,
         c.failed(),
-        err,
+        c.error_fraction() * 100.0,
         r.achieved_rate(),
-        tok_s,
+        r.output_tokens_per_s(),
         ms(t.p50_us),
         ms(t.p95_us),
         ms(t.p99_us),

@@ -265,11 +265,6 @@ impl History {
             let r = &s.total;
             let l = &r.total.latency;
             let (t, it, e) = (l.ttft.summary(), l.itl.summary(), l.e2e.summary());
-            let tok_s = if r.duration_s > 0.0 {
-                r.total.counts.output_tokens as f64 / r.duration_s
-            } else {
-                0.0
-            };
             tx.execute(
                 "INSERT INTO scenarios (run_id, name, target, kind, requests, failed, rps, output_tok_s,
                    ttft_p50_us, ttft_p95_us, ttft_p99_us, itl_p50_us, e2e_p50_us, e2e_p99_us, passed)
@@ -282,7 +277,7 @@ impl History {
                     i(r.total.counts.requests),
                     i(r.total.counts.failed()),
                     r.achieved_rate(),
-                    tok_s,
+                    r.output_tokens_per_s(),
                     i(t.p50_us),
                     i(t.p95_us),
                     i(t.p99_us),
@@ -440,7 +435,6 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inferbench_results::report::ScenarioReport;
     use inferbench_results::run::RunResult;
 
     fn report(name: &str, ttft_us: u64) -> Report {
@@ -450,28 +444,7 @@ mod tests {
         r.total.counts.ok = 100;
         r.total.counts.output_tokens = 6400;
         r.total.latency.ttft.record(ttft_us);
-        Report {
-            schema_version: inferbench_results::run::SCHEMA_VERSION,
-            tool_version: "0.1.0".into(),
-            started_unix_s: 1_700_000_000,
-            config: Some("examples/x.yaml".into()),
-            partial: false,
-            scenarios: vec![ScenarioReport {
-                name: name.into(),
-                description: None,
-                target: "local".into(),
-                url: "http://127.0.0.1:9".into(),
-                repeat: 1,
-                kind: "rate".into(),
-                stages: vec![],
-                total: r,
-                slo: None,
-                thresholds: vec![],
-                breaking_point: None,
-                arms: vec![],
-                passed: true,
-            }],
-        }
+        crate::testutil::one_scenario(name, r)
     }
 
     #[test]

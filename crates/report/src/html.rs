@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write};
 
+use crate::cells;
 use inferbench_results::histogram::LatencyHistogram;
 use inferbench_results::report::{Check, Report, ScenarioReport};
 use inferbench_results::run::{Group, Latencies, RunResult, TimeBucket};
@@ -292,12 +293,7 @@ fn mark(passed: bool) -> &'static str {
 
 /// Error share of a run, percent of completed requests.
 fn error_pct(r: &RunResult) -> f64 {
-    pct(r.total.counts.failed(), r.total.counts.requests)
-}
-
-/// Output tokens per second of a run.
-fn tok_rate(r: &RunResult) -> f64 {
-    per_s(r.total.counts.output_tokens, r.duration_s)
+    r.total.counts.error_fraction() * 100.0
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1281,7 +1277,7 @@ fn headline_row(o: &mut String, label: &str, r: &RunResult, all: bool) -> fmt::R
         count(c.ok),
         num(error_pct(r), 2),
         num(r.achieved_rate(), 2),
-        num(tok_rate(r), 0)
+        num(r.output_tokens_per_s(), 0)
     )?;
     for (_, _, h) in metrics(&r.total.latency) {
         let sm = h.summary();
@@ -1335,15 +1331,7 @@ fn verdicts(o: &mut String, s: &ScenarioReport) -> fmt::Result {
         checks_table(o, &s.thresholds)?;
     }
     if let Some(b) = &s.breaking_point {
-        let unit = if s
-            .stages
-            .first()
-            .is_some_and(|st| st.name.starts_with("concurrency"))
-        {
-            " in flight"
-        } else {
-            " req/s"
-        };
+        let unit = cells::stress_unit(s);
         let level = |r: Option<f64>, none: &str| {
             r.filter(|r| r.is_finite())
                 .map_or(none.to_string(), |r| format!("{}{unit}", fmt_num(r)))
@@ -1694,7 +1682,9 @@ fn vs_load(o: &mut String, s: &ScenarioReport) -> fmt::Result {
         &chart(
             "Output tokens/s vs load",
             "tok/s",
-            vec![series("output tok/s", C_TOK, false, &|r| Some(tok_rate(r)))],
+            vec![series("output tok/s", C_TOK, false, &|r| {
+                Some(r.output_tokens_per_s())
+            })],
         ),
     )?;
     line_chart(
@@ -1874,7 +1864,7 @@ fn models(o: &mut String, s: &ScenarioReport) -> fmt::Result {
             ms(ts.p50_us),
             ms(ts.p99_us),
             ms(es.p99_us),
-            num(per_s(g.counts.output_tokens, t.duration_s), 0),
+            num(t.per_second(g.counts.output_tokens), 0),
             count(mis)
         )?;
     }

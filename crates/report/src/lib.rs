@@ -1,11 +1,13 @@
-//! Showing and keeping what a run learned: [`markdown`] and [`html`] reports, [`csv`] exports,
+//! Showing and keeping what a run learned: the [`console`] summary, [`markdown`] and [`html`] reports, [`csv`] exports,
 //! [`compare`] (two runs, a verdict per scenario and metric) and [`history`] (every run in an
 //! embedded SQLite store).
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod cells;
 pub mod compare;
+pub mod console;
 pub mod csv;
 pub mod history;
 pub mod html;
@@ -32,6 +34,39 @@ pub fn utc_parts(unix_s: u64) -> (i64, u32, u32, u32, u32, u32) {
 pub fn utc(unix_s: u64) -> String {
     let (y, m, d, hh, mm, ss) = utc_parts(unix_s);
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
+}
+
+/// Builders the unit tests share.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use inferbench_results::report::{Report, ScenarioReport};
+    use inferbench_results::run::{RunResult, SCHEMA_VERSION};
+
+    /// A passing report of one `rate` scenario called `name` whose result is `total`.
+    pub(crate) fn one_scenario(name: &str, total: RunResult) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool_version: "0.1.0".into(),
+            started_unix_s: 1_700_000_000,
+            config: Some("examples/x.yaml".into()),
+            partial: false,
+            scenarios: vec![ScenarioReport {
+                name: name.into(),
+                description: None,
+                target: "local".into(),
+                url: total.target.clone(),
+                repeat: 1,
+                kind: "rate".into(),
+                stages: vec![],
+                total,
+                slo: None,
+                thresholds: vec![],
+                breaking_point: None,
+                arms: vec![],
+                passed: true,
+            }],
+        }
+    }
 }
 
 #[cfg(test)]

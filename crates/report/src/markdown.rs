@@ -5,6 +5,8 @@ use std::fmt::Write;
 use inferbench_results::report::{Report, ScenarioReport};
 use inferbench_results::run::RunResult;
 
+use crate::cells;
+
 fn ms(us: u64) -> String {
     format!("{:.1}", us as f64 / 1000.0)
 }
@@ -14,11 +16,7 @@ fn rate(r: &RunResult) -> String {
 }
 
 fn error_pct(r: &RunResult) -> String {
-    let c = &r.total.counts;
-    format!(
-        "{:.2}%",
-        c.failed() as f64 * 100.0 / c.requests.max(1) as f64
-    )
+    format!("{:.2}%", r.total.counts.error_fraction() * 100.0)
 }
 
 /// One table row of headline figures.
@@ -43,7 +41,7 @@ fn row(label: &str, r: &RunResult) -> String {
         ms(p.p50_us),
         ms(e.p50_us),
         ms(e.p95_us),
-        r.total.counts.output_tokens as f64 / r.duration_s.max(1e-9),
+        r.output_tokens_per_s(),
     )
 }
 
@@ -119,40 +117,24 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
             "\n**Routing overhead vs direct** (µs added at p50 / p95 / p99)\n\n| arm | req/s | TTFT p50 ms | TTFT added | e2e added | throughput | router CPU s/1k | router peak RSS | prefix hit | routing accuracy |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
         for a in &s.arms {
-            let tr = |v: Option<[i64; 3]>| {
-                v.map_or("—".to_string(), |[x, y, z]| {
-                    format!("{x:+} / {y:+} / {z:+}")
-                })
-            };
             let _ = writeln!(
                 o,
                 "| {} | {:.2} | {} | {} | {} | {} | {} | {} | {:.1}% | {:.2}% |",
                 a.name,
                 a.result.achieved_rate(),
                 ms(a.result.total.latency.ttft.summary().p50_us),
-                tr(a.ttft_added_us),
-                tr(a.e2e_added_us),
-                a.throughput_change_pct
-                    .map_or("—".to_string(), |p| format!("{p:+.1}%")),
-                a.router_cpu_per_1000
-                    .map_or("—".to_string(), |c| format!("{c:.3}")),
-                a.router_peak_rss_mb
-                    .map_or("—".to_string(), |m| format!("{m:.1} MB")),
+                cells::added(a.ttft_added_us, " / "),
+                cells::added(a.e2e_added_us, " / "),
+                cells::throughput_change(a),
+                cells::router_cpu(a, ""),
+                cells::router_rss(a, 1),
                 a.prefix_hit_rate * 100.0,
                 a.routing_accuracy * 100.0
             );
         }
     }
     if let Some(b) = &s.breaking_point {
-        let unit = if s
-            .stages
-            .first()
-            .is_some_and(|st| st.name.starts_with("concurrency"))
-        {
-            " in flight"
-        } else {
-            " req/s"
-        };
+        let unit = cells::stress_unit(s);
         let _ = writeln!(
             o,
             "\n**Breaking point:** {} (last passing rate: {})",
@@ -178,7 +160,7 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
             let _ = writeln!(
                 o,
                 "- {} `{}` measured {}",
-                if c.passed { "✓" } else { "✗" },
+                cells::mark(c.passed),
                 c.rule,
                 c.measured
             );
@@ -190,7 +172,7 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
             let _ = writeln!(
                 o,
                 "- {} `{}` measured {}",
-                if c.passed { "✓" } else { "✗" },
+                cells::mark(c.passed),
                 c.rule,
                 c.measured
             );
@@ -218,7 +200,7 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
                 g.counts.ok,
                 ms(ts.p50_us),
                 ms(ts.p95_us),
-                g.counts.output_tokens as f64 / t.duration_s.max(1e-9)
+                t.per_second(g.counts.output_tokens)
             );
         }
     }

@@ -79,6 +79,15 @@ impl Counts {
     pub fn failed(&self) -> u64 {
         self.errors.values().sum()
     }
+
+    /// Failed requests as a fraction of requests (0 with none).
+    pub fn error_fraction(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.failed() as f64 / self.requests as f64
+        }
+    }
 }
 
 /// Per-request limits of a service-level objective: a request that succeeds within all of them
@@ -348,18 +357,43 @@ impl RunResult {
         from_versioned_json(text)
     }
 
-    /// Achieved throughput of successful requests, req/s.
-    pub fn achieved_rate(&self) -> f64 {
-        if self.duration_s > 0.0 {
-            self.total.counts.ok as f64 / self.duration_s
+    /// `n` per measured second (0 when nothing was measured).
+    pub fn per_second(&self, n: u64) -> f64 {
+        if self.duration_s.is_finite() && self.duration_s > 0.0 {
+            n as f64 / self.duration_s
         } else {
             0.0
         }
     }
 
+    /// Achieved throughput of successful requests, req/s.
+    pub fn achieved_rate(&self) -> f64 {
+        self.per_second(self.total.counts.ok)
+    }
+
+    /// Output tokens of successful requests per second.
+    pub fn output_tokens_per_s(&self) -> f64 {
+        self.per_second(self.total.counts.output_tokens)
+    }
+
     /// Merges another run's results into this one (a distributed run's shards): counts and
-    /// histograms add exactly; durations take the longer.
+    /// histograms add exactly; durations take the longer; timelines align.
     pub fn merge(&mut self, other: &RunResult) {
+        self.add(other);
+        self.duration_s = self.duration_s.max(other.duration_s);
+        self.timeline.merge(&other.timeline);
+    }
+
+    /// Adds a run that came after this one (the next step of a sweep, the next window of an
+    /// arm): counts and histograms add exactly, durations add, timelines follow each other.
+    pub fn append(&mut self, next: &RunResult) {
+        self.add(next);
+        self.timeline.merge_at(&next.timeline, self.duration_s);
+        self.duration_s += next.duration_s;
+    }
+
+    /// Everything [`RunResult::merge`] and [`RunResult::append`] share: all but time.
+    fn add(&mut self, other: &RunResult) {
         self.total.merge(&other.total);
         for (k, g) in &other.by_model {
             self.by_model.entry(k.clone()).or_default().merge(g);
@@ -375,10 +409,8 @@ impl RunResult {
         self.client.cpu_seconds += other.client.cpu_seconds;
         self.client.sent += other.client.sent;
         self.client.retries += other.client.retries;
-        self.duration_s = self.duration_s.max(other.duration_s);
         self.partial |= other.partial;
         self.warnings.extend(other.warnings.iter().cloned());
-        self.timeline.merge(&other.timeline);
     }
 }
 
@@ -446,6 +478,16 @@ mod tests {
         assert_eq!(merged.total.counts.requests, 200);
         assert_eq!(merged.total.counts.errors["http_503/model_server"], 2);
         assert_eq!(merged.by_model["m"].counts.ok, 198);
+        assert_eq!(merged.duration_s, 10.0, "shards: the longer");
+        // One after the other instead: the same counts, times add, timelines follow.
+        let (mut first, mut second) = (sample(3), sample(7));
+        first.timeline.bucket_at(0.5).requests = 1;
+        second.timeline.bucket_at(0.5).requests = 2;
+        first.append(&second);
+        assert_eq!(first.total.counts.requests, 200);
+        assert_eq!(first.duration_s, 20.0);
+        assert_eq!(first.timeline.buckets[0].requests, 1);
+        assert_eq!(first.timeline.buckets[10].requests, 2);
     }
 
     #[test]

@@ -698,14 +698,7 @@ pub async fn run_scenario(
                 }
                 sent[idx] += w.client.sent;
                 match &mut merged[idx] {
-                    Some(m) => {
-                        let d = m.duration_s + w.duration_s;
-                        let mut timeline = std::mem::take(&mut m.timeline);
-                        timeline.merge_at(&w.timeline, m.duration_s);
-                        m.merge(&w);
-                        m.duration_s = d;
-                        m.timeline = timeline;
-                    }
+                    Some(m) => m.append(&w),
                     slot => *slot = Some(w),
                 }
             }
@@ -994,18 +987,12 @@ pub async fn run_scenario(
         "none"
     };
 
-    // The scenario's total: the one run, or every run merged (their times add up).
+    // The scenario's total: the one run, or every run merged.
     let mut total = RunResult::empty(&redact(urls), kind);
-    let mut duration_s = 0.0;
-    // Steps ran one after another: their timelines follow each other.
-    let mut timeline = inferbench_results::run::Timeline::default();
+    // Steps ran one after another: their times add and their timelines follow each other.
     for w in &wholes {
-        total.merge(w);
-        timeline.merge_at(&w.timeline, duration_s);
-        duration_s += w.duration_s;
+        total.append(w);
     }
-    total.duration_s = duration_s;
-    total.timeline = timeline;
     total.started_unix_s = wholes.first().map_or(0, |w| w.started_unix_s);
     total.load = match wholes.as_slice() {
         [one] => one.load.clone(),

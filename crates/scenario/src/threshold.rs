@@ -123,13 +123,6 @@ impl Threshold {
     /// The measured value in `r` (same unit as `value`).
     pub fn measure(&self, r: &RunResult) -> f64 {
         let c = &r.total.counts;
-        let per_s = |n: u64| {
-            if r.duration_s > 0.0 {
-                n as f64 / r.duration_s
-            } else {
-                0.0
-            }
-        };
         match &self.metric {
             Metric::Latency(name, stat) => {
                 let h = histogram(r, name);
@@ -141,13 +134,7 @@ impl Threshold {
                     Stat::Max => s.max_us as f64,
                 }
             }
-            Metric::ErrorRate => {
-                if c.requests == 0 {
-                    0.0
-                } else {
-                    c.failed() as f64 / c.requests as f64
-                }
-            }
+            Metric::ErrorRate => c.error_fraction(),
             Metric::RoutingAccuracy => {
                 if c.requests == 0 {
                     1.0
@@ -155,9 +142,9 @@ impl Threshold {
                     1.0 - r.misrouted as f64 / c.requests as f64
                 }
             }
-            Metric::Throughput => per_s(c.ok),
-            Metric::OutputTps => per_s(c.output_tokens),
-            Metric::Goodput => per_s(c.good),
+            Metric::Throughput => r.per_second(c.ok),
+            Metric::OutputTps => r.per_second(c.output_tokens),
+            Metric::Goodput => r.per_second(c.good),
             Metric::Requests => c.requests as f64,
         }
     }

@@ -318,6 +318,32 @@ async fn arms_run_side_by_side_with_their_overhead() {
 /// Prefix-aware picking keeps each group on the instance that has its prefix cached; round
 /// robin spreads every group everywhere, and a KV cache that holds only a quarter of the groups
 /// then keeps missing. Runs each arm on a fresh fleet.
+/// Runs one routing `arm` over 4 fresh mock instances configured as `cfg`, with `load` for 5 s
+/// (or `duration`) on a shared-prefix `workload`; returns the arm's report.
+async fn one_arm_on_fresh_fleet(
+    cfg: InstanceConfig,
+    arm: &str,
+    load: &str,
+    duration: &str,
+    workload: &str,
+) -> inferbench_results::report::ArmReport {
+    let f = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 4, cfg).unwrap())
+        .await
+        .unwrap();
+    let text = format!(
+        "targets:\n  - name: m\n    url: {}\n    models: [mock-model]\nscenarios:\n  \
+         - name: prefix\n    load: {load}\n    duration: {duration}\n    arm_window: {duration}\n    \
+         arms: [{arm}]\n    workload: {workload}\n",
+        f.urls().join(",")
+    );
+    let c = Config::parse(&text, "t.yaml").unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let report = run_suite(&c, &Options::default(), rx, |_, _| {})
+        .await
+        .unwrap();
+    report.scenarios[0].arms[0].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefix_aware_epp_beats_round_robin_on_shared_prefixes() {
     async fn ttft_p90(arm: &str) -> (f64, f64) {
@@ -329,22 +355,15 @@ async fn prefix_aware_epp_beats_round_robin_on_shared_prefixes() {
             kv_blocks: 400,
             ..Default::default()
         };
-        let f = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 4, cfg).unwrap())
-            .await
-            .unwrap();
-        let text = format!(
-            "targets:\n  - name: m\n    url: {}\n    models: [mock-model]\nscenarios:\n  \
-             - name: prefix\n    load: {{rate: 40}}\n    duration: 5s\n    arm_window: 5s\n    \
-             arms: [{arm}]\n    workload: {{prompt_tokens: 32, output_tokens: 2, stream: false, \
-             shared_prefix: {{groups: 16, prompts_per_group: 64, prefix_tokens: 768}}}}\n",
-            f.urls().join(",")
-        );
-        let c = Config::parse(&text, "t.yaml").unwrap();
-        let (_tx, rx) = tokio::sync::watch::channel(false);
-        let report = run_suite(&c, &Options::default(), rx, |_, _| {})
-            .await
-            .unwrap();
-        let a = &report.scenarios[0].arms[0];
+        let a = one_arm_on_fresh_fleet(
+            cfg,
+            arm,
+            "{rate: 40}",
+            "5s",
+            "{prompt_tokens: 32, output_tokens: 2, stream: false, \
+             shared_prefix: {groups: 16, prompts_per_group: 64, prefix_tokens: 768}}",
+        )
+        .await;
         let c = &a.result.total.counts;
         assert_eq!(c.requests, 200, "{arm}");
         // A tiny KV cache may turn an odd request away; the comparison is about the rest.
@@ -385,22 +404,15 @@ async fn prefix_aware_epp_gives_more_output_tokens_in_a_closed_loop() {
             kv_blocks: 600,
             ..Default::default()
         };
-        let f = MockFleet::start(FleetConfig::uniform("127.0.0.1", 0, 4, cfg).unwrap())
-            .await
-            .unwrap();
-        let text = format!(
-            "targets:\n  - name: m\n    url: {}\n    models: [mock-model]\nscenarios:\n  \
-             - name: prefix\n    load: {{concurrency: 8}}\n    duration: 3s\n    arm_window: 3s\n    \
-             arms: [{arm}]\n    workload: {{prompt_tokens: 32, output_tokens: 8, stream: false, \
-             shared_prefix: {{groups: 16, prompts_per_group: 64, prefix_tokens: 768}}}}\n",
-            f.urls().join(",")
-        );
-        let c = Config::parse(&text, "t.yaml").unwrap();
-        let (_tx, rx) = tokio::sync::watch::channel(false);
-        let report = run_suite(&c, &Options::default(), rx, |_, _| {})
-            .await
-            .unwrap();
-        let a = &report.scenarios[0].arms[0];
+        let a = one_arm_on_fresh_fleet(
+            cfg,
+            arm,
+            "{concurrency: 8}",
+            "3s",
+            "{prompt_tokens: 32, output_tokens: 8, stream: false, \
+             shared_prefix: {groups: 16, prompts_per_group: 64, prefix_tokens: 768}}",
+        )
+        .await;
         let r = &a.result;
         assert_eq!(
             r.total.counts.failed(),
@@ -408,10 +420,7 @@ async fn prefix_aware_epp_gives_more_output_tokens_in_a_closed_loop() {
             "{arm}: {:?}",
             r.total.counts.errors
         );
-        (
-            r.total.counts.output_tokens as f64 / r.duration_s,
-            a.prefix_hit_rate,
-        )
+        (r.output_tokens_per_s(), a.prefix_hit_rate)
     }
     let (rr, rr_hits) = tokens_per_s("round-robin").await;
     let (epp, epp_hits) = tokens_per_s("epp").await;

@@ -65,3 +65,31 @@ pub fn spawn_mock(bin: &str, instances: usize, args: &[&str]) -> (Kill, Vec<Stri
         .collect();
     (kill, addrs)
 }
+
+/// Runs `inferbench run FILE --out OUT --no-history` and reads its report; a failed threshold
+/// (exit 99) still has one.
+#[allow(dead_code)]
+pub fn run_file(
+    bin: &str,
+    file: &std::path::Path,
+    out: &std::path::Path,
+) -> inferbench_results::report::Report {
+    use std::process::{Command, Stdio};
+    let status = Command::new(bin)
+        .arg("run")
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .arg("--no-history")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("inferbench run");
+    assert!(
+        status.code() == Some(0) || status.code() == Some(99),
+        "inferbench run {}: {status}",
+        file.display()
+    );
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json");
+    inferbench_results::report::Report::from_json(&text).expect("report")
+}

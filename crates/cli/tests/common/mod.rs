@@ -28,9 +28,21 @@ impl Mock {
     }
 }
 
+/// The binary, with its history store out of the source tree (one file per test process, in the
+/// temp folder): runs record there instead of `results/history.db` beside the crate.
+#[allow(dead_code)]
+pub fn inferbench() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_inferbench"));
+    c.env(
+        "INFERBENCH_HISTORY",
+        std::env::temp_dir().join(format!("inferbench-tests-{}.db", std::process::id())),
+    );
+    c
+}
+
 /// Starts `inferbench mock ARGS` and waits for `n` `listening <addr>` lines.
 pub fn start(args: &[&str], n: usize) -> Mock {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferbench"))
+    let mut child = inferbench()
         .arg("mock")
         .args(args)
         .stdout(Stdio::piped())
