@@ -12,6 +12,7 @@ pub mod gie;
 pub mod metrics;
 pub mod picker;
 pub mod server;
+pub mod upstream;
 
 pub use config::{PickerConfig, RouterConfig};
 pub use server::{RouterHandle, start};

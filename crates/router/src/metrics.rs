@@ -2,6 +2,7 @@
 //! running batch, KV-cache usage, LoRA adapters), when they were read, and the router's own
 //! count of requests in flight there.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -25,40 +26,59 @@ pub struct Scraped {
     pub max_lora: usize,
 }
 
+/// The series the router reads; every other line is skipped before its value is parsed (a
+/// vLLM `/metrics` is mostly histogram buckets).
+const WANTED: [&[u8]; 5] = [
+    b"vllm:num_requests_waiting",
+    b"vllm:num_requests_running",
+    b"vllm:kv_cache_usage_perc",
+    b"vllm:gpu_cache_usage_perc",
+    b"vllm:lora_requests_info",
+];
+
 /// Parses vLLM's Prometheus text. Unknown lines are ignored; a body with none of the gauges is
 /// an error (not a vLLM server).
-pub fn parse(text: &str) -> Result<Scraped, String> {
+pub fn parse(text: &[u8]) -> Result<Scraped, String> {
     let mut s = Scraped::default();
     let mut seen = false;
     let mut kv_new = None;
     let mut kv_old = None;
     let mut lora_time = f64::NEG_INFINITY;
-    for line in text.lines() {
-        if line.starts_with('#') || line.is_empty() {
+    for line in text.split(|&b| b == b'\n') {
+        if !line.starts_with(b"vllm:") {
             continue;
         }
-        let Some((series, value)) = line.rsplit_once(' ') else {
+        let name_end = line
+            .iter()
+            .position(|&b| b == b'{' || b == b' ')
+            .unwrap_or(line.len());
+        let Some(which) = WANTED.iter().position(|w| *w == &line[..name_end]) else {
+            continue;
+        };
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let Some((series, value)) = line.trim_end().rsplit_once(' ') else {
             continue;
         };
         let Ok(v) = value.trim().parse::<f64>() else {
             continue;
         };
-        let (name, labels) = match series.split_once('{') {
-            Some((n, l)) => (n, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        match name {
-            "vllm:num_requests_waiting" => {
+        let labels = series
+            .split_once('{')
+            .map_or("", |(_, l)| l.trim_end_matches('}'));
+        match which {
+            0 => {
                 s.waiting += v;
                 seen = true;
             }
-            "vllm:num_requests_running" => {
+            1 => {
                 s.running += v;
                 seen = true;
             }
-            "vllm:kv_cache_usage_perc" => kv_new = Some(v),
-            "vllm:gpu_cache_usage_perc" => kv_old = Some(v),
-            "vllm:lora_requests_info" if v >= lora_time => {
+            2 => kv_new = Some(v),
+            3 => kv_old = Some(v),
+            _ if v >= lora_time => {
                 // The newest series (its value is a unix time) is the current state.
                 lora_time = v;
                 s.running_loras = list(label(labels, "running_lora_adapters"));
@@ -98,8 +118,8 @@ fn list(v: &str) -> Vec<String> {
 pub struct Endpoint {
     /// `host:port`.
     pub addr: String,
-    /// The last good scrape and when it was read.
-    pub scraped: RwLock<Option<(Scraped, Instant)>>,
+    /// The last good scrape and when it was read (shared: pickers read it on every request).
+    pub scraped: RwLock<Option<(Arc<Scraped>, Instant)>>,
     /// Consecutive failed scrapes.
     pub scrape_failures: AtomicU64,
     /// Requests the router has in flight there now.
@@ -123,12 +143,19 @@ impl Endpoint {
         }
     }
 
-    /// The last scrape if it is younger than `max_age`.
-    pub fn fresh(&self, max_age: Duration) -> Option<Scraped> {
+    /// The last scrape if, at `now`, it is younger than `max_age`.
+    pub fn fresh(&self, now: Instant, max_age: Duration) -> Option<Arc<Scraped>> {
         let g = self.scraped.read();
         g.as_ref()
-            .filter(|(_, at)| at.elapsed() <= max_age)
+            .filter(|(_, at)| now.saturating_duration_since(*at) <= max_age)
             .map(|(s, _)| s.clone())
+    }
+
+    /// Records a good scrape read at `at`.
+    pub fn store(&self, s: Scraped, at: Instant) {
+        *self.scraped.write() = Some((Arc::new(s), at));
+        self.since_scrape.store(0, Ordering::Relaxed);
+        self.scrape_failures.store(0, Ordering::Relaxed);
     }
 
     /// Whether the last scrape failed (the endpoint is presumed down).
@@ -161,15 +188,30 @@ vllm:lora_requests_info{max_lora="2",running_lora_adapters="",waiting_lora_adapt
 
     #[test]
     fn reads_vllm_gauges() {
-        let s = parse(SAMPLE).unwrap();
+        let s = parse(SAMPLE.as_bytes()).unwrap();
         assert_eq!(s.waiting, 3.0);
         assert_eq!(s.running, 7.0);
         assert_eq!(s.kv_usage, 0.25);
         assert_eq!(s.running_loras, ["sql", "chat"]);
         assert!(s.waiting_loras.is_empty());
         assert_eq!(s.max_lora, 2);
-        assert!(parse("hello").is_err());
-        let old = parse("vllm:num_requests_waiting 1\nvllm:gpu_cache_usage_perc 0.5\n").unwrap();
+        assert!(parse(b"hello").is_err());
+        let old = parse(b"vllm:num_requests_waiting 1\r\nvllm:gpu_cache_usage_perc 0.5\n").unwrap();
         assert_eq!(old.kv_usage, 0.5);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_reads_what_it_is_given(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            waiting in 0u32..1000,
+        ) {
+            let _ = parse(&junk);
+            let mut text = junk.clone();
+            text.extend_from_slice(format!("\nvllm:num_requests_waiting{{model_name=\"m\"}} {waiting}\n").as_bytes());
+            let s = parse(&text).unwrap();
+            // The junk may hold more of the same series (summed); never less.
+            proptest::prop_assert!(s.waiting >= f64::from(waiting) || s.waiting.is_nan());
+        }
     }
 }

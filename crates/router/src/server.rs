@@ -9,16 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request, StatusCode};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::Frame;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Either, Empty, Full, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::service::service_fn;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -31,6 +31,7 @@ use crate::bbr::{self, BASE_MODEL_HEADER, MODEL_HEADER};
 use crate::config::{PickerConfig, RouterConfig};
 use crate::metrics::{Endpoint, parse};
 use crate::picker::{Pick, PickRequest, Picker};
+use crate::upstream::{UpBody, Upstream};
 
 /// The endpoint chosen, on the upstream request and on the response.
 pub const DESTINATION_HEADER: &str = "x-gateway-destination-endpoint";
@@ -49,6 +50,8 @@ pub struct Pool {
     pub endpoints: Vec<Arc<Endpoint>>,
     /// Its picker.
     pub picker: Box<dyn Picker>,
+    upstreams: Vec<Upstream>,
+    decision: Histogram,
     scrape: bool,
 }
 
@@ -73,6 +76,8 @@ struct CodeLabel {
     code: String,
 }
 
+/// The router's own figures; the per-request ones are resolved to their series at start
+/// (`Upstream`, `Pool::decision`, `Rejected`), so a request hashes no labels.
 struct RouterMetrics {
     requests: Family<PoolEndpoint, Counter>,
     in_flight: Family<PoolEndpoint, Gauge>,
@@ -82,19 +87,32 @@ struct RouterMetrics {
     rejected: Family<CodeLabel, Counter>,
 }
 
+/// Requests the router answered itself, by status.
+struct Rejected {
+    bad_request: Counter,
+    shed: Counter,
+    bad_gateway: Counter,
+    unavailable: Counter,
+}
+
 /// The router's shared state.
 pub struct Router {
     pools: Vec<Pool>,
     routes: Vec<(Option<String>, Option<String>, usize)>,
-    base_models: BTreeMap<String, String>,
+    base_models: BTreeMap<String, HeaderValue>,
     body_routing: bool,
-    client: HyperClient<HttpConnector, Body>,
     metrics: RouterMetrics,
+    rejected: Rejected,
     registry: Registry,
     next_id: AtomicU64,
 }
 
-type HttpClient = HyperClient<HttpConnector, Body>;
+impl Pool {
+    /// Idle keep-alive connections to endpoint `i` now.
+    pub fn idle_connections(&self, i: usize) -> usize {
+        self.upstreams.get(i).map_or(0, Upstream::idle)
+    }
+}
 
 impl Router {
     /// The pools.
@@ -112,42 +130,66 @@ impl Router {
         }
         0
     }
+
+    /// A new `x-request-id`: `ib-` and 16 hex digits.
+    fn request_id(&self) -> HeaderValue {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut buf = *b"ib-0000000000000000";
+        for (i, b) in buf[3..].iter_mut().enumerate() {
+            let nibble = (n >> (60 - 4 * i)) & 0xf;
+            *b = b"0123456789abcdef"[nibble as usize];
+        }
+        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&buf))
+            .unwrap_or_else(|_| HeaderValue::from_static("ib"))
+    }
 }
 
 /// The `server` header of the router's own replies.
 pub const GATEWAY_SERVER: &str = "inferbench-router";
 
+/// What the router answers with: an endpoint's response streamed through, or its own.
+type RespBody = Either<Full<Bytes>, Guarded>;
+
 /// OpenAI-style JSON error.
-fn error(status: StatusCode, kind: &str, message: &str, rid: &str) -> Response {
+fn error(status: StatusCode, kind: &str, message: &str, rid: &HeaderValue) -> Response<RespBody> {
     let body = serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}});
-    let mut r = (status, axum::Json(body)).into_response();
+    let mut r = Response::new(Either::Left(Full::new(Bytes::from(body.to_string()))));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     // Says the gateway answered this itself, not a model server behind it (as Envoy's
     // `server: envoy` on its local replies): clients blame the right side.
-    r.headers_mut().insert(
+    h.insert(
         http::header::SERVER,
         HeaderValue::from_static(GATEWAY_SERVER),
     );
-    if let Ok(v) = HeaderValue::from_str(rid) {
-        r.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
+    h.insert(REQUEST_ID_HEADER, rid.clone());
     r
 }
 
-/// A response body that streams the upstream's and gives its endpoint slot back when done.
-struct Guarded {
-    inner: hyper::body::Incoming,
-    _guard: InFlight,
+/// A response body that streams the upstream's, gives its endpoint slot back when done and —
+/// read to the end — its connection back to the pool.
+pub struct Guarded {
+    inner: Incoming,
+    done: bool,
+    conn: Option<SendRequest<UpBody>>,
+    pool: Arc<Router>,
+    at: (usize, usize),
 }
 
-struct InFlight {
-    ep: Arc<Endpoint>,
-    gauge: Gauge,
-}
-
-impl Drop for InFlight {
+impl Drop for Guarded {
     fn drop(&mut self) {
-        self.ep.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.gauge.dec();
+        let up = &self.pool.pools[self.at.0].upstreams[self.at.1];
+        up.ep.in_flight.fetch_sub(1, Ordering::Relaxed);
+        up.in_flight.dec();
+        if let Some(conn) = self.conn.take()
+            && (self.done || http_body::Body::is_end_stream(&self.inner))
+        {
+            up.give_back(conn);
+        }
     }
 }
 
@@ -159,7 +201,11 @@ impl http_body::Body for Guarded {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = r {
+            self.done = true;
+        }
+        r
     }
 
     fn is_end_stream(&self) -> bool {
@@ -171,25 +217,25 @@ impl http_body::Body for Guarded {
     }
 }
 
-async fn proxy(State(r): State<Arc<Router>>, req: Request<Body>) -> Response {
+/// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1).
+fn strip_hop_by_hop(h: &mut http::HeaderMap) {
+    h.remove(http::header::CONNECTION);
+    h.remove("keep-alive");
+}
+
+async fn proxy(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
     let (mut parts, body) = req.into_parts();
-    let rid = parts
-        .headers
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("ib-{:016x}", r.next_id.fetch_add(1, Ordering::Relaxed)));
-    let path = parts.uri.path().to_string();
+    let rid = match parts.headers.get(REQUEST_ID_HEADER) {
+        Some(v) => v.clone(),
+        None => r.request_id(),
+    };
     let mut info = bbr::BodyInfo::default();
-    let body = if r.body_routing {
+    let body: UpBody = if r.body_routing {
         let t0 = Instant::now();
         let bytes = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
-                r.metrics
-                    .rejected
-                    .get_or_create(&CodeLabel { code: "400".into() })
-                    .inc();
+                r.rejected.bad_request.inc();
                 return error(
                     StatusCode::BAD_REQUEST,
                     "invalid_request_error",
@@ -198,14 +244,12 @@ async fn proxy(State(r): State<Arc<Router>>, req: Request<Body>) -> Response {
                 );
             }
         };
-        let completion = parts.method == http::Method::POST && path.ends_with("completions");
+        let completion =
+            parts.method == http::Method::POST && parts.uri.path().ends_with("completions");
         match bbr::parse(&bytes) {
             Ok(i) => info = i,
             Err(e) if completion => {
-                r.metrics
-                    .rejected
-                    .get_or_create(&CodeLabel { code: "400".into() })
-                    .inc();
+                r.rejected.bad_request.inc();
                 return error(
                     StatusCode::BAD_REQUEST,
                     "invalid_request_error",
@@ -220,22 +264,22 @@ async fn proxy(State(r): State<Arc<Router>>, req: Request<Body>) -> Response {
             && let Ok(v) = HeaderValue::from_str(m)
         {
             parts.headers.insert(MODEL_HEADER, v);
-            if let Some(base) = r.base_models.get(m)
-                && let Ok(v) = HeaderValue::from_str(base)
-            {
-                parts.headers.insert(BASE_MODEL_HEADER, v);
+            if let Some(base) = r.base_models.get(m) {
+                parts.headers.insert(BASE_MODEL_HEADER, base.clone());
             }
         }
-        Body::from(bytes)
+        Either::Left(Full::new(bytes))
     } else {
-        body
+        Either::Right(body)
     };
-    let model_hdr = parts
-        .headers
-        .get(MODEL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let pool = &r.pools[r.route(model_hdr.as_deref(), &path)];
+    let pool_at = r.route(
+        parts
+            .headers
+            .get(MODEL_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        parts.uri.path(),
+    );
+    let pool = &r.pools[pool_at];
     let sheddable = parts
         .headers
         .get(PRIORITY_HEADER)
@@ -251,31 +295,11 @@ async fn proxy(State(r): State<Arc<Router>>, req: Request<Body>) -> Response {
         },
         &pool.endpoints,
     );
-    r.metrics
-        .decision
-        .get_or_create(&PoolLabel {
-            pool: pool.name.clone(),
-        })
-        .observe(t0.elapsed().as_secs_f64());
+    pool.decision.observe(t0.elapsed().as_secs_f64());
     let i = match pick {
-        Pick::Endpoint(i) => i,
-        Pick::Shed => {
-            r.metrics
-                .rejected
-                .get_or_create(&CodeLabel { code: "429".into() })
-                .inc();
-            return error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
-                "every endpoint is saturated and the request is sheddable",
-                &rid,
-            );
-        }
-        Pick::NoEndpoint => {
-            r.metrics
-                .rejected
-                .get_or_create(&CodeLabel { code: "503".into() })
-                .inc();
+        Pick::Endpoint(i) if i < pool.upstreams.len() => i,
+        Pick::Endpoint(_) | Pick::NoEndpoint => {
+            r.rejected.unavailable.inc();
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
@@ -283,68 +307,49 @@ async fn proxy(State(r): State<Arc<Router>>, req: Request<Body>) -> Response {
                 &rid,
             );
         }
-    };
-    let ep = pool.endpoints[i].clone();
-    let labels = PoolEndpoint {
-        pool: pool.name.clone(),
-        endpoint: ep.addr.clone(),
-    };
-    r.metrics.requests.get_or_create(&labels).inc();
-    let gauge = r.metrics.in_flight.get_or_create(&labels).clone();
-    gauge.inc();
-    ep.in_flight.fetch_add(1, Ordering::Relaxed);
-    ep.since_scrape.fetch_add(1, Ordering::Relaxed);
-    ep.sent.fetch_add(1, Ordering::Relaxed);
-    let guard = InFlight {
-        ep: ep.clone(),
-        gauge,
-    };
-
-    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: http::Uri = match format!("http://{}{pq}", ep.addr).parse() {
-        Ok(u) => u,
-        Err(_) => {
+        Pick::Shed => {
+            r.rejected.shed.inc();
             return error(
-                StatusCode::BAD_GATEWAY,
-                "bad_gateway",
-                "bad endpoint address",
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "every endpoint is saturated and the request is sheddable",
                 &rid,
             );
         }
     };
-    parts.uri = uri;
-    parts.headers.remove(http::header::HOST);
-    let dest = HeaderValue::from_str(&ep.addr).ok();
-    if let Some(d) = &dest {
+    let up = &pool.upstreams[i];
+    up.requests.inc();
+    up.in_flight.inc();
+    up.ep.in_flight.fetch_add(1, Ordering::Relaxed);
+    up.ep.since_scrape.fetch_add(1, Ordering::Relaxed);
+    up.ep.sent.fetch_add(1, Ordering::Relaxed);
+
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(d) = &up.dest {
         parts.headers.insert(DESTINATION_HEADER, d.clone());
     }
-    if let Ok(v) = HeaderValue::from_str(&rid) {
-        parts.headers.insert(REQUEST_ID_HEADER, v);
-    }
-    let upstream = Request::from_parts(parts, body);
-    match r.client.request(upstream).await {
-        Ok(resp) => {
+    parts.headers.insert(REQUEST_ID_HEADER, rid.clone());
+    match up.send(Request::from_parts(parts, body)).await {
+        Ok((resp, conn)) => {
             let (mut rp, incoming) = resp.into_parts();
-            if let Some(d) = dest {
-                rp.headers.insert(DESTINATION_HEADER, d);
+            strip_hop_by_hop(&mut rp.headers);
+            if let Some(d) = &up.dest {
+                rp.headers.insert(DESTINATION_HEADER, d.clone());
             }
-            if let Ok(v) = HeaderValue::from_str(&rid) {
-                rp.headers.insert(REQUEST_ID_HEADER, v);
-            }
-            Response::from_parts(
-                rp,
-                Body::new(Guarded {
-                    inner: incoming,
-                    _guard: guard,
-                }),
-            )
+            rp.headers.insert(REQUEST_ID_HEADER, rid);
+            let guarded = Guarded {
+                inner: incoming,
+                done: false,
+                conn: Some(conn),
+                pool: r.clone(),
+                at: (pool_at, i),
+            };
+            Response::from_parts(rp, Either::Right(guarded))
         }
         Err(e) => {
-            drop(guard);
-            r.metrics
-                .rejected
-                .get_or_create(&CodeLabel { code: "502".into() })
-                .inc();
+            up.ep.in_flight.fetch_sub(1, Ordering::Relaxed);
+            up.in_flight.dec();
+            r.rejected.bad_gateway.inc();
             let what = if e.is_connect() {
                 "cannot connect to"
             } else {
@@ -353,26 +358,30 @@ async fn proxy(State(r): State<Arc<Router>>, req: Request<Body>) -> Response {
             error(
                 StatusCode::BAD_GATEWAY,
                 "bad_gateway",
-                &format!("{what} endpoint {}", ep.addr),
+                &format!("{what} endpoint {}", up.ep.addr),
                 &rid,
             )
         }
     }
 }
 
-async fn metrics_handler(State(r): State<Arc<Router>>) -> Response {
-    let mut text = String::new();
-    if prometheus_client::encoding::text::encode(&mut text, &r.registry).is_err() {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    (
-        [(
+/// The router's own `/metrics`, or the proxy.
+async fn handle(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
+    if req.uri().path() == "/metrics" && req.method() == http::Method::GET {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &r.registry).is_err() {
+            let mut resp = Response::new(Either::Left(Full::default()));
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return resp;
+        }
+        let mut resp = Response::new(Either::Left(Full::new(Bytes::from(text))));
+        resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        return resp;
+    }
+    proxy(r, req).await
 }
 
 /// Scrapes `ep` every `every` until the task is aborted.
@@ -402,14 +411,10 @@ async fn scrape_loop(
                 .await
                 .map_err(|e| e.to_string())?
                 .to_bytes();
-            parse(&String::from_utf8_lossy(&body))
+            parse(&body)
         };
         match tokio::time::timeout(timeout, work).await {
-            Ok(Ok(s)) => {
-                *ep.scraped.write() = Some((s, Instant::now()));
-                ep.since_scrape.store(0, Ordering::Relaxed);
-                ep.scrape_failures.store(0, Ordering::Relaxed);
-            }
+            Ok(Ok(s)) => ep.store(s, Instant::now()),
             _ => {
                 ep.scrape_failures.fetch_add(1, Ordering::Relaxed);
                 errors.inc();
@@ -424,7 +429,7 @@ pub struct RouterHandle {
     pub addr: SocketAddr,
     /// Its state (pools, endpoints).
     pub router: Arc<Router>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -437,7 +442,7 @@ impl RouterHandle {
     /// Stops serving and scraping.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         for t in self.tasks.drain(..) {
             t.abort();
@@ -510,12 +515,38 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
         metrics.rejected.clone(),
     );
 
+    let rejected_for = |code: &str| {
+        metrics
+            .rejected
+            .get_or_create(&CodeLabel { code: code.into() })
+            .clone()
+    };
+    let rejected = Rejected {
+        bad_request: rejected_for("400"),
+        shed: rejected_for("429"),
+        bad_gateway: rejected_for("502"),
+        unavailable: rejected_for("503"),
+    };
     let mut pools = Vec::new();
     for p in &cfg.pools {
         let endpoints: Vec<Arc<Endpoint>> = p
             .endpoints
             .iter()
             .map(|e| Arc::new(Endpoint::new(e)))
+            .collect();
+        let upstreams = endpoints
+            .iter()
+            .map(|ep| {
+                let labels = PoolEndpoint {
+                    pool: p.name.clone(),
+                    endpoint: ep.addr.clone(),
+                };
+                Upstream::new(
+                    ep.clone(),
+                    metrics.requests.get_or_create(&labels).clone(),
+                    metrics.in_flight.get_or_create(&labels).clone(),
+                )
+            })
             .collect();
         let (picker, scrape): (Box<dyn Picker>, bool) = match &p.picker {
             PickerConfig::Epp(c) => (
@@ -531,10 +562,18 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
                 (Box::new(crate::picker::least_request::LeastRequest), false)
             }
         };
+        let decision = metrics
+            .decision
+            .get_or_create(&PoolLabel {
+                pool: p.name.clone(),
+            })
+            .clone();
         pools.push(Pool {
             name: p.name.clone(),
             endpoints,
             picker,
+            upstreams,
+            decision,
             scrape,
         });
     }
@@ -548,19 +587,22 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
                 .map(|i| (r.model.clone(), r.path_prefix.clone(), i))
         })
         .collect();
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    let client: HttpClient = HyperClient::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(usize::MAX)
-        .build(connector.clone());
+    let base_models = cfg
+        .base_models
+        .iter()
+        .filter_map(|(adapter, base)| {
+            HeaderValue::from_str(base)
+                .ok()
+                .map(|v| (adapter.clone(), v))
+        })
+        .collect();
     let router = Arc::new(Router {
         pools,
         routes,
-        base_models: cfg.base_models.clone(),
+        base_models,
         body_routing: cfg.body_routing,
-        client,
         metrics,
+        rejected,
         registry,
         next_id: AtomicU64::new(1),
     });
@@ -575,6 +617,9 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
         message: e.to_string(),
     })?;
     let mut tasks = Vec::new();
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
     let scrape_client: HyperClient<HttpConnector, Empty<Bytes>> =
         HyperClient::builder(TokioExecutor::new()).build(connector);
     let every = Duration::from_millis(cfg.scrape_interval_ms.max(1));
@@ -595,28 +640,59 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
             )));
         }
     }
-    let app = axum::Router::new()
-        .route("/metrics", axum::routing::get(metrics_handler))
-        .fallback(proxy)
-        .with_state(router.clone());
-    // TCP_NODELAY: Nagle would hold each small SSE chunk until the last one is acknowledged.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tasks.push(tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    }));
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tasks.push(tokio::spawn(serve(listener, router.clone(), rx)));
     Ok(RouterHandle {
         addr,
         router,
         shutdown: Some(tx),
         tasks,
     })
+}
+
+/// Accepts connections until told to stop; each serves HTTP/1.1 with keep-alive (or h2c), and
+/// on stop finishes the requests it is on.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Arc<Router>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => {
+                    // Out of file descriptors, or a connection reset before it was taken:
+                    // wait a moment rather than spin.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        // Nagle would hold each small SSE chunk until the last one is acknowledged.
+        let _ = tcp.set_nodelay(true);
+        let r = router.clone();
+        let svc = service_fn(move |req| {
+            let r = r.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(r, req).await) }
+        });
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            // HTTP/1.1 with keep-alive, or HTTP/2 with prior knowledge (h2c), as the client
+            // opens; upstream it is HTTP/1.1, as vLLM serves.
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
 }
 
 /// Accepts a header name at compile time (for callers building requests).

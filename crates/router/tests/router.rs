@@ -317,3 +317,81 @@ async fn router_metrics_count_requests_and_decisions() {
     assert!(text.contains("inferbench_router_picker_decision_seconds_count{pool=\"default\"} 5"));
     r.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_reused_and_a_closed_one_is_replaced() {
+    // Sequential requests share one kept-alive connection; a client's `Connection: close`
+    // ends its own connection, not the router's to the endpoint.
+    let f = instance(fast("mock-model")).await;
+    let cfg = RouterConfig::quick(vec![addr(&f)], PickerConfig::RoundRobin);
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let c = Client::new(&ClientConfig::new(&r.url())).unwrap();
+    for _ in 0..10 {
+        let s = spec("mock-model", false, 2);
+        assert!(c.send(&s, c.body(&s)).await.error.is_none());
+    }
+    let body =
+        br#"{"model":"mock-model","messages":[{"role":"user","content":"hi"}],"max_tokens":2}"#;
+    assert_eq!(reqwest_like_post(&r.url(), body).await.0, 200);
+    // A client speaking HTTP/2 (prior knowledge) to the router: streamed through as well.
+    let mut h2 = ClientConfig::new(&r.url());
+    h2.http2 = true;
+    let c2 = Client::new(&h2).unwrap();
+    let s = spec("mock-model", true, 8);
+    let o = c2.send(&s, c2.body(&s)).await;
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert!(o.http2);
+    assert_eq!(o.token_events.len(), 8);
+    assert_eq!(r.router.pools()[0].idle_connections(0), 1);
+    r.shutdown().await;
+
+    // An endpoint that closes every connection after its answer (without saying so): each
+    // request after the first finds its pooled connection gone and goes on a new one.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = r#"{"object":"list","data":[]}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    let cfg = RouterConfig::quick(vec![upstream], PickerConfig::RoundRobin);
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let url = format!("{}/v1/models", r.url());
+    for i in 0..5 {
+        let hostport = r.addr.to_string();
+        let mut s = tokio::net::TcpStream::connect(&hostport).await.unwrap();
+        let head =
+            format!("GET /v1/models HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(
+            out.starts_with("HTTP/1.1 200"),
+            "request {i} to {url}: {out}"
+        );
+        assert!(out.contains(r#""object":"list""#), "{out}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
+    r.shutdown().await;
+}

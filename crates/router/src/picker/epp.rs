@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use super::{Pick, PickRequest, Picker, kv_cache, lora, prefix, queue};
 use crate::metrics::{Endpoint, Scraped};
@@ -87,7 +88,7 @@ impl Epp {
         &self,
         req: &PickRequest<'_>,
         endpoints: &[Arc<Endpoint>],
-        cands: &[(usize, Scraped)],
+        cands: &[(usize, Arc<Scraped>)],
         hashes: &[u64],
     ) -> Vec<f64> {
         let q: Vec<f64> = cands.iter().map(|(i, s)| endpoints[*i].queue(s)).collect();
@@ -120,33 +121,28 @@ impl Picker for Epp {
     }
 
     fn pick(&self, req: &PickRequest<'_>, endpoints: &[Arc<Endpoint>]) -> Pick {
+        let now = Instant::now();
         let max_age = Duration::from_millis(self.cfg.staleness_ms);
-        let with_metrics: Vec<(usize, Scraped)> = (0..endpoints.len())
-            .filter(|&i| !endpoints[i].down())
-            .filter_map(|i| endpoints[i].fresh(max_age).map(|s| (i, s)))
+        let mut cands: Vec<(usize, Arc<Scraped>)> = endpoints
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.down())
+            .filter_map(|(i, e)| e.fresh(now, max_age).map(|s| (i, s)))
             .collect();
-        if with_metrics.is_empty() {
+        if cands.is_empty() {
             return match self.cfg.failure_mode {
                 FailureMode::FailOpen => self.rr.pick(req, endpoints),
                 FailureMode::FailClose => Pick::NoEndpoint,
             };
         }
-        let unsaturated: Vec<(usize, Scraped)> = with_metrics
-            .iter()
-            .filter(|(i, s)| {
-                endpoints[*i].queue(s) < self.cfg.queue_threshold
-                    && s.kv_usage < self.cfg.kv_threshold
-            })
-            .cloned()
-            .collect();
-        let cands = if unsaturated.is_empty() {
-            if req.sheddable {
-                return Pick::Shed;
-            }
-            with_metrics
-        } else {
-            unsaturated
+        let unsaturated = |(i, s): &(usize, Arc<Scraped>)| {
+            endpoints[*i].queue(s) < self.cfg.queue_threshold && s.kv_usage < self.cfg.kv_threshold
         };
+        if cands.iter().any(unsaturated) {
+            cands.retain(unsaturated);
+        } else if req.sheddable {
+            return Pick::Shed;
+        }
         let hashes = match (req.prefix_text, self.cfg.prefix > 0.0) {
             (Some(t), true) => prefix::block_hashes(req.model.unwrap_or(""), t),
             _ => Vec::new(),
@@ -159,7 +155,11 @@ impl Picker for Epp {
             .filter(|(_, s)| (**s - best).abs() < 1e-9)
             .map(|((i, _), _)| *i)
             .collect();
-        let chosen = tied[rand::rng().random_range(0..tied.len())];
+        // No tie only when a score is NaN (a server reporting NaN): take the first candidate.
+        let chosen = match tied.len() {
+            0 => cands[0].0,
+            n => tied[rand::rng().random_range(0..n)],
+        };
         if !hashes.is_empty()
             && let Some(lru) = self.lrus.get(chosen)
         {
@@ -172,18 +172,17 @@ impl Picker for Epp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::time::Instant;
 
     fn ep(addr: &str, waiting: f64, kv: f64) -> Arc<Endpoint> {
         let e = Endpoint::new(addr);
-        *e.scraped.write() = Some((
+        e.store(
             Scraped {
                 waiting,
                 kv_usage: kv,
                 ..Default::default()
             },
             Instant::now(),
-        ));
+        );
         Arc::new(e)
     }
 

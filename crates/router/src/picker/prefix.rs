@@ -5,7 +5,7 @@
 //! requests sent to it.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use parking_lot::Mutex;
 
@@ -39,11 +39,32 @@ pub struct BlockLru {
     inner: Mutex<Lru>,
 }
 
+/// Block hashes are already well mixed 64-bit values: a map keyed by them need not hash again.
+#[derive(Debug, Default, Clone, Copy)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by u64 keys; kept correct for any other.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Debug)]
 struct Lru {
     cap: usize,
     generation: u64,
-    last_use: HashMap<u64, u64>,
+    last_use: HashMap<u64, u64, BuildHasherDefault<Prehashed>>,
     order: VecDeque<(u64, u64)>,
 }
 
@@ -54,7 +75,7 @@ impl BlockLru {
             inner: Mutex::new(Lru {
                 cap: cap.max(1),
                 generation: 0,
-                last_use: HashMap::new(),
+                last_use: HashMap::default(),
                 order: VecDeque::new(),
             }),
         }

@@ -18,8 +18,13 @@ impl Picker for RoundRobin {
     }
 
     fn pick(&self, _: &PickRequest<'_>, endpoints: &[Arc<Endpoint>]) -> Pick {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        if !endpoints.is_empty() && endpoints.iter().all(|e| !e.down()) {
+            // The usual case, without building the list of endpoints that are up.
+            return Pick::Endpoint(turn % endpoints.len());
+        }
         let up = alive(endpoints);
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % up.len().max(1);
+        let i = turn % up.len().max(1);
         up.get(i).map_or(Pick::NoEndpoint, |&e| Pick::Endpoint(e))
     }
 }
