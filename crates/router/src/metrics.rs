@@ -44,7 +44,12 @@ pub fn parse(text: &[u8]) -> Result<Scraped, String> {
     let mut kv_new = None;
     let mut kv_old = None;
     let mut lora_time = f64::NEG_INFINITY;
-    for line in text.split(|&b| b == b'\n') {
+    // Valid UTF-8 (always, from vLLM) is split with memchr; anything else byte by byte.
+    let lines: Box<dyn Iterator<Item = &[u8]>> = match std::str::from_utf8(text) {
+        Ok(t) => Box::new(t.lines().map(str::as_bytes)),
+        Err(_) => Box::new(text.split(|&b| b == b'\n')),
+    };
+    for line in lines {
         if !line.starts_with(b"vllm:") {
             continue;
         }

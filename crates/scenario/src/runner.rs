@@ -663,6 +663,12 @@ pub async fn run_scenario(
             ..opts.clone()
         };
         let mut merged: Vec<Option<RunResult>> = vec![None; servers.len()];
+        // One client per arm for the whole run: its connections stay open from one window to
+        // the next, as a gateway's clients keep theirs (no connection set-up in every window).
+        let clients = servers
+            .iter()
+            .map(|a| client_for(t, &a.url))
+            .collect::<Result<Vec<_>, _>>()?;
         'rounds: for round in 0..rounds {
             for j in 0..servers.len() {
                 if *stop.borrow() {
@@ -675,7 +681,7 @@ pub async fn run_scenario(
                 let window_seed =
                     seed.wrapping_add((round * servers.len() + idx + 1) as u64 * 0x9E37);
                 let arm_ctx = Ctx {
-                    client: client_for(t, &servers[idx].url)?,
+                    client: clients[idx].clone(),
                     opts: &quiet,
                     source: crate::workload::source(c, s, t, window_seed, opts.scale)?,
                     scenario: s,
