@@ -640,6 +640,18 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
             )));
         }
     }
+    // Ready once every scraped endpoint has answered (or failed) its first scrape, so the first
+    // requests are not refused for want of metrics (FailClose); never longer than 1 s.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline
+        && router.pools.iter().filter(|p| p.scrape).any(|p| {
+            p.endpoints
+                .iter()
+                .any(|e| e.scraped.read().is_none() && !e.down())
+        })
+    {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let (tx, rx) = tokio::sync::watch::channel(false);
     tasks.push(tokio::spawn(serve(listener, router.clone(), rx)));
     Ok(RouterHandle {
