@@ -135,10 +135,13 @@ fn diagnose(o: &Outcome, model: &str, served: &[String]) -> String {
             s if *s >= 500 => format!("HTTP {s} from the {side:?}: {body}"),
             s => format!("HTTP {s}: {body}"),
         },
-        Some((ErrorKind::Connect, _)) => "cannot connect".to_string(),
+        Some((ErrorKind::Connect { detail }, _)) => format!("cannot connect: {detail}"),
         Some((ErrorKind::Timeout { phase }, _)) => format!("timed out ({phase})"),
-        Some((ErrorKind::BrokenStream, side)) => {
-            format!("the connection broke mid-answer ({side:?})")
+        Some((ErrorKind::Http200Error { message }, side)) => {
+            format!("HTTP 200 with an error object as the answer ({side:?}): {message}")
+        }
+        Some((ErrorKind::BrokenStream { detail }, side)) => {
+            format!("the connection broke mid-answer ({side:?}): {detail}")
         }
         Some((ErrorKind::Protocol { detail }, _)) => detail.clone(),
     }

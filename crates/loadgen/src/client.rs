@@ -13,9 +13,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -48,12 +51,15 @@ pub struct ClientConfig {
     pub ttft_timeout: Duration,
     /// Most time for the whole request.
     pub total_timeout: Duration,
+    /// Most time between two token events once the first has come (a stalled stream).
+    pub stall_timeout: Duration,
     /// Speak HTTP/2 (prior knowledge) instead of HTTP/1.1.
     pub http2: bool,
 }
 
 impl ClientConfig {
-    /// Defaults for `target`: chat, no key, 10 s connect, 60 s TTFT, 600 s total, HTTP/1.1.
+    /// Defaults for `target`: chat, no key, 10 s connect, 60 s TTFT, 30 s stall, 600 s total,
+    /// HTTP/1.1.
     pub fn new(target: &str) -> Self {
         Self {
             target: target.to_string(),
@@ -63,6 +69,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             ttft_timeout: Duration::from_secs(60),
             total_timeout: Duration::from_secs(600),
+            stall_timeout: Duration::from_secs(30),
             http2: false,
         }
     }
@@ -109,9 +116,13 @@ pub struct RequestSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ErrorKind {
-    /// The connection could not be made.
-    Connect,
-    /// A timeout: `phase` is `ttft` or `total`.
+    /// The connection could not be made (the OS's or resolver's words in `detail`).
+    Connect {
+        /// The underlying error.
+        detail: String,
+    },
+    /// A timeout: `phase` is `ttft` (nothing yet), `stall` (no token for the stall timeout
+    /// after the first) or `total`.
     Timeout {
         /// Which timeout fired.
         phase: String,
@@ -123,25 +134,55 @@ pub enum ErrorKind {
         /// Up to 200 characters of the body.
         body: String,
     },
+    /// HTTP 200 whose body (or a streamed event) is an error object, as some servers and
+    /// gateways answer overload: the server's message is kept.
+    Http200Error {
+        /// The error's message (up to 200 characters).
+        message: String,
+    },
     /// The stream or connection broke before the answer was complete.
-    BrokenStream,
-    /// The bytes were not what the protocol says (not SSE/JSON, no `[DONE]`, no tokens).
+    BrokenStream {
+        /// The underlying error.
+        detail: String,
+    },
+    /// The bytes were not what the protocol says (not HTTP, not SSE/JSON, invalid UTF-8, an
+    /// event or body past its size limit, no `[DONE]`, no tokens).
     Protocol {
         /// What was wrong.
         detail: String,
     },
 }
 
-/// Which side a failure most likely came from.
+impl ErrorKind {
+    /// The detail a person needs: the body excerpt, the server's message or the underlying
+    /// error text.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ErrorKind::Connect { detail }
+            | ErrorKind::BrokenStream { detail }
+            | ErrorKind::Protocol { detail } => Some(detail),
+            ErrorKind::Http { body, .. } => Some(body),
+            ErrorKind::Http200Error { message } => Some(message),
+            ErrorKind::Timeout { .. } => None,
+        }
+    }
+}
+
+/// Which side a failure came from, as far as the answer shows it: never a guess.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// inferbench itself.
     Client,
-    /// The gateway or proxy in front of the model servers.
+    /// The gateway or proxy in front of the model servers (it named itself).
     Gateway,
     /// A model server.
     ModelServer,
+    /// The connection failed (refused, reset, closed) before anything identified who was at
+    /// the other end.
+    Connection,
+    /// Something answered that identified itself as nothing known (e.g. bytes that are not HTTP).
+    Unknown,
 }
 
 /// Everything learned about one request. Instants are tokio instants (µs conversion happens in
@@ -152,8 +193,11 @@ pub struct Outcome {
     pub sent: Instant,
     /// When the response headers arrived.
     pub first_byte: Option<Instant>,
-    /// When the first event with output text arrived (unary: the end).
+    /// When the first event with output text arrived, reasoning or answer (unary: the end).
     pub first_token: Option<Instant>,
+    /// When the first event with *answer* text (`content`/`text`, not reasoning) arrived; the
+    /// same as `first_token` for models that do not reason aloud.
+    pub first_content: Option<Instant>,
     /// Arrival of every event that carried output text.
     pub token_events: Vec<Instant>,
     /// When the answer ended (or failed).
@@ -176,6 +220,9 @@ pub struct Outcome {
     pub http2: bool,
     /// The answer's text, kept only for conversations (their next turn sends it back).
     pub text: Option<String>,
+    /// Times the request was sent again on a fresh connection because a reused one failed
+    /// before any response byte (the server had closed it; it never saw the request).
+    pub reconnects: u32,
 }
 
 impl Outcome {
@@ -184,6 +231,7 @@ impl Outcome {
             sent,
             first_byte: None,
             first_token: None,
+            first_content: None,
             token_events: Vec::new(),
             end: sent,
             status: None,
@@ -195,6 +243,7 @@ impl Outcome {
             cached_tokens: None,
             http2: false,
             text: None,
+            reconnects: 0,
         }
     }
 
@@ -205,23 +254,85 @@ impl Outcome {
     }
 }
 
+/// Most bytes of a unary answer (or a JSON answer to a streaming request) kept: past this the
+/// request fails as a `protocol` error instead of memory growing.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// Most idle keep-alive connections kept per target URL.
+const MAX_IDLE_PER_TARGET: usize = 4096;
+
+/// One base URL as the HTTP/1.1 client sends to it: what every request there carries, and its
+/// own keep-alive pool (an idle stack, the most recently used connection first).
+struct Target {
+    /// `host:port` to connect to.
+    addr: String,
+    /// The request path (origin form).
+    path: Uri,
+    /// The `Host` header.
+    host: HeaderValue,
+    idle: Mutex<Vec<http1::SendRequest<Full<Bytes>>>>,
+}
+
+impl Target {
+    /// An idle connection that still looks open, if any.
+    fn checkout(&self) -> Option<http1::SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock();
+        while let Some(c) = idle.pop() {
+            if !c.is_closed() {
+                return Some(c);
+            }
+        }
+        None
+    }
+}
+
+/// A connection lent to one exchange: given back to its pool once the answer was read to its
+/// end and the server did not ask to close it; dropped (closed) otherwise.
+struct Lease<'a> {
+    target: &'a Target,
+    conn: Option<http1::SendRequest<Full<Bytes>>>,
+    reusable: bool,
+}
+
+impl Lease<'_> {
+    fn give_back(mut self) {
+        if let Some(c) = self.conn.take()
+            && self.reusable
+            && !c.is_closed()
+        {
+            let mut idle = self.target.idle.lock();
+            if idle.len() < MAX_IDLE_PER_TARGET {
+                idle.push(c);
+            }
+        }
+    }
+}
+
+/// How requests travel: HTTP/1.1 on our own keep-alive pools (so a request lost on a reused
+/// connection is known and sent again), or HTTP/2 with prior knowledge (hyper's pool: one
+/// multiplexed connection per host).
+enum Transport {
+    Http1(Arc<[Target]>),
+    Http2(HyperClient<HttpConnector, Full<Bytes>>, Arc<[Uri]>),
+}
+
 /// The client: one per run, shared by every request.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
-    uris: Arc<[Uri]>,
+    transport: Arc<Transport>,
     next: Arc<AtomicUsize>,
     api: Api,
     headers: HeaderMap,
+    connect_timeout: Duration,
     ttft_timeout: Duration,
     total_timeout: Duration,
+    stall_timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
     // The headers may hold the API key: never print them.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("uris", &self.uris)
             .field("api", &self.api)
             .finish_non_exhaustive()
     }
@@ -233,6 +344,29 @@ const ENDPOINT_HEADERS: [&str; 3] = [
     "x-gateway-destination-endpoint-served",
     "x-gateway-destination-endpoint",
 ];
+
+/// What the response headers tell about who is answering.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    /// A model server named itself (endpoint header).
+    model_server: bool,
+    /// A gateway named itself or is evidently in the path.
+    gateway: bool,
+}
+
+impl Origin {
+    /// The side to blame for a failure after the headers: the one that named itself, else the
+    /// connection (no guess).
+    fn side(self) -> Side {
+        if self.model_server {
+            Side::ModelServer
+        } else if self.gateway {
+            Side::Gateway
+        } else {
+            Side::Connection
+        }
+    }
+}
 
 impl Client {
     /// A client for `cfg`; fails on an unusable URL or key.
@@ -271,21 +405,51 @@ impl Client {
         for (k, v) in &cfg.headers {
             headers.append(k.clone(), v.clone());
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(cfg.connect_timeout));
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(usize::MAX)
-            .http2_only(cfg.http2)
-            .build(connector);
+        let transport = if cfg.http2 {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(cfg.connect_timeout));
+            let http = HyperClient::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(usize::MAX)
+                .http2_only(true)
+                .build(connector);
+            Transport::Http2(http, uris.into())
+        } else {
+            let mut targets = Vec::new();
+            for uri in &uris {
+                let bad = |why: &str| ClientError::BadTarget {
+                    url: cfg.target.clone(),
+                    why: why.to_string(),
+                };
+                let auth = uri.authority().ok_or_else(|| bad("it has no host"))?;
+                let port = auth.port_u16().unwrap_or(80);
+                let host = auth.host();
+                let addr = format!("{host}:{port}");
+                let host_header = HeaderValue::from_str(auth.as_str())
+                    .map_err(|_| bad("its host is not a valid header value"))?;
+                let path: Uri = uri
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .parse()
+                    .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+                targets.push(Target {
+                    addr,
+                    path,
+                    host: host_header,
+                    idle: Mutex::new(Vec::new()),
+                });
+            }
+            Transport::Http1(targets.into())
+        };
         Ok(Self {
-            http,
-            uris: uris.into(),
+            transport: Arc::new(transport),
             next: Arc::new(AtomicUsize::new(0)),
             api: cfg.api,
             headers,
+            connect_timeout: cfg.connect_timeout,
             ttft_timeout: cfg.ttft_timeout,
             total_timeout: cfg.total_timeout,
+            stall_timeout: cfg.stall_timeout,
         })
     }
 
@@ -328,6 +492,100 @@ impl Client {
         Bytes::from(v.to_string())
     }
 
+    /// A new HTTP/1.1 connection to `t`.
+    async fn connect(&self, t: &Target) -> Result<http1::SendRequest<Full<Bytes>>, ErrorKind> {
+        let tcp = match tokio::time::timeout(
+            self.connect_timeout,
+            tokio::net::TcpStream::connect(t.addr.as_str()),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(ErrorKind::Connect {
+                    detail: format!(
+                        "no connection to {} within {} ms",
+                        t.addr,
+                        self.connect_timeout.as_millis()
+                    ),
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(ErrorKind::Connect {
+                    detail: format!("{}: {e}", t.addr),
+                });
+            }
+            Ok(Ok(tcp)) => tcp,
+        };
+        // Nagle would hold a small request until the previous segment is acknowledged.
+        let _ = tcp.set_nodelay(true);
+        let (sender, conn) =
+            http1::handshake(TokioIo::new(tcp))
+                .await
+                .map_err(|e| ErrorKind::Connect {
+                    detail: format!("{}: {}", t.addr, chain(&e)),
+                })?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends one request on HTTP/1.1 and returns the response headers with the connection
+    /// lent for reading the body. A request that fails on a reused connection before any
+    /// response byte is sent again on a fresh one (the server closed the idle connection and
+    /// never saw it), counted in `out.reconnects`.
+    async fn exchange_h1<'t>(
+        &self,
+        t: &'t Target,
+        body: &Bytes,
+        out: &mut Outcome,
+    ) -> Result<(http::Response<Incoming>, Lease<'t>), (ErrorKind, Side)> {
+        let mut fresh_only = false;
+        loop {
+            let pooled = if fresh_only { None } else { t.checkout() };
+            let reused = pooled.is_some();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => self.connect(t).await.map_err(|k| (k, Side::Connection))?,
+            };
+            if conn.ready().await.is_err() {
+                // Closed while idle, found before anything was written: try another.
+                if reused {
+                    continue;
+                }
+                return Err((
+                    ErrorKind::Connect {
+                        detail: format!("{}: the new connection closed at once", t.addr),
+                    },
+                    Side::Connection,
+                ));
+            }
+            let mut req = http::Request::new(Full::new(body.clone()));
+            *req.method_mut() = http::Method::POST;
+            *req.uri_mut() = t.path.clone();
+            *req.headers_mut() = self.headers.clone();
+            req.headers_mut().insert(http::header::HOST, t.host.clone());
+            match conn.send_request(req).await {
+                Ok(resp) => {
+                    let reusable = keeps_alive(&resp);
+                    return Ok((
+                        resp,
+                        Lease {
+                            target: t,
+                            conn: Some(conn),
+                            reusable,
+                        },
+                    ));
+                }
+                Err(e) if reused && lost_before_answer(&e) => {
+                    out.reconnects += 1;
+                    fresh_only = true;
+                }
+                Err(e) => return Err(transport_error(&e)),
+            }
+        }
+    }
+
     /// Sends one request now and reads the whole answer. Never panics on what the server does:
     /// every failure ends up in `Outcome::error`.
     pub async fn send(&self, spec: &RequestSpec, body: Bytes) -> Outcome {
@@ -335,31 +593,77 @@ impl Client {
         let mut out = Outcome::new(sent);
         let deadline = sent + self.total_timeout;
         let ttft_deadline = sent + self.ttft_timeout.min(self.total_timeout);
-        let mut req = http::Request::new(Full::new(body));
-        *req.method_mut() = http::Method::POST;
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.uris.len();
-        *req.uri_mut() = self.uris[i].clone();
-        *req.headers_mut() = self.headers.clone();
-        let resp = match tokio::time::timeout_at(ttft_deadline, self.http.request(req)).await {
-            Err(_) => {
-                return fail(
-                    out,
-                    ErrorKind::Timeout {
-                        phase: "ttft".into(),
-                    },
-                    Side::ModelServer,
-                );
-            }
-            Ok(Err(e)) => {
-                let (kind, side) = if e.is_connect() {
-                    (ErrorKind::Connect, Side::Gateway)
-                } else {
-                    (ErrorKind::BrokenStream, Side::Gateway)
-                };
-                return fail(out, kind, side);
-            }
-            Ok(Ok(r)) => r,
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        let ttft_timeout = || {
+            (
+                ErrorKind::Timeout {
+                    phase: "ttft".into(),
+                },
+                Side::ModelServer,
+            )
         };
+        match &*self.transport {
+            Transport::Http1(targets) => {
+                let t = &targets[i % targets.len()];
+                let exchange = self.exchange_h1(t, &body, &mut out);
+                let r = match tokio::time::timeout_at(ttft_deadline, exchange).await {
+                    Err(_) => Err(ttft_timeout()),
+                    Ok(r) => r,
+                };
+                match r {
+                    Err((kind, side)) => fail(out, kind, side),
+                    Ok((resp, lease)) => {
+                        let (out, read_to_end) = self
+                            .read_answer(spec, resp, out, ttft_deadline, deadline)
+                            .await;
+                        if read_to_end {
+                            lease.give_back();
+                        }
+                        out
+                    }
+                }
+            }
+            Transport::Http2(http, uris) => {
+                let mut req = http::Request::new(Full::new(body));
+                *req.method_mut() = http::Method::POST;
+                *req.uri_mut() = uris[i % uris.len()].clone();
+                *req.headers_mut() = self.headers.clone();
+                match tokio::time::timeout_at(ttft_deadline, http.request(req)).await {
+                    Err(_) => {
+                        let (k, s) = ttft_timeout();
+                        fail(out, k, s)
+                    }
+                    Ok(Err(e)) => {
+                        let (kind, side) = if e.is_connect() {
+                            (ErrorKind::Connect { detail: chain(&e) }, Side::Connection)
+                        } else {
+                            (
+                                ErrorKind::BrokenStream { detail: chain(&e) },
+                                Side::Connection,
+                            )
+                        };
+                        fail(out, kind, side)
+                    }
+                    Ok(Ok(resp)) => {
+                        self.read_answer(spec, resp, out, ttft_deadline, deadline)
+                            .await
+                            .0
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads and classifies an answer whose headers have come. The flag says whether the body
+    /// was read to its end (the connection can carry another request).
+    async fn read_answer(
+        &self,
+        spec: &RequestSpec,
+        resp: http::Response<Incoming>,
+        mut out: Outcome,
+        ttft_deadline: Instant,
+        deadline: Instant,
+    ) -> (Outcome, bool) {
         out.first_byte = Some(Instant::now());
         out.http2 = resp.version() == http::Version::HTTP_2;
         let status = resp.status();
@@ -370,13 +674,24 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         });
-        let from_model_server = out.endpoint.is_some();
-        // A gateway's own reply (no endpoint chosen; Envoy, kgateway or our router naming
-        // itself) is the gateway's, even when it is shaped like OpenAI's error JSON.
-        let gateway_reply = !from_model_server && is_gateway_reply(resp.headers());
+        let gateway_reply = is_gateway_reply(resp.headers());
+        let from_model_server = out.endpoint.is_some() && !gateway_reply;
+        let origin = Origin {
+            model_server: from_model_server,
+            gateway: gateway_reply
+                || resp
+                    .headers()
+                    .contains_key("x-gateway-destination-endpoint-served"),
+        };
+        let json_answer = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
         let mut body = resp.into_body();
         if !status.is_success() {
             let mut text = Vec::new();
+            let mut ended = false;
             while text.len() < 4096 {
                 match tokio::time::timeout_at(deadline, body.frame()).await {
                     Ok(Some(Ok(f))) => {
@@ -384,56 +699,75 @@ impl Client {
                             text.extend_from_slice(&d);
                         }
                     }
+                    Ok(None) => {
+                        ended = true;
+                        break;
+                    }
                     _ => break,
                 }
             }
             let text = String::from_utf8_lossy(&text);
             let excerpt: String = text.chars().take(200).collect();
+            // A gateway's own reply (Envoy, kgateway or our router naming itself) is the
+            // gateway's, even when it is shaped like OpenAI's error JSON.
             let openai_error = text.contains("\"error\"") && !gateway_reply;
             let side = error_side(status, from_model_server, openai_error);
-            return fail(
-                out,
-                ErrorKind::Http {
-                    status: status.as_u16(),
-                    body: excerpt,
-                },
-                side,
+            return (
+                fail(
+                    out,
+                    ErrorKind::Http {
+                        status: status.as_u16(),
+                        body: excerpt,
+                    },
+                    side,
+                ),
+                ended,
             );
         }
+        let error_side_200 = if gateway_reply {
+            Side::Gateway
+        } else {
+            Side::ModelServer
+        };
         let keep_text = !spec.follow_ups.is_empty();
+        // A streaming request answered with plain JSON is read whole, as a unary answer.
+        let as_sse = spec.stream && !json_answer;
         let mut parser = SseParser::new();
         let mut unary = Vec::new();
         let mut done = false;
         let mut protocol_error: Option<String> = None;
+        let mut error_event: Option<String> = None;
+        let mut last_token = None;
         loop {
-            let limit = if out.first_token.is_none() {
-                ttft_deadline.min(deadline)
-            } else {
-                deadline
+            let limit = match last_token {
+                None => ttft_deadline.min(deadline),
+                Some(t) => deadline.min(t + self.stall_timeout),
             };
             let frame = match tokio::time::timeout_at(limit, body.frame()).await {
                 Err(_) => {
-                    let phase = if out.first_token.is_none() {
-                        "ttft"
-                    } else {
-                        "total"
+                    let phase = match last_token {
+                        None => "ttft",
+                        Some(_) if Instant::now() >= deadline => "total",
+                        Some(_) => "stall",
                     };
-                    return fail(
-                        out,
-                        ErrorKind::Timeout {
-                            phase: phase.into(),
-                        },
-                        Side::ModelServer,
+                    return (
+                        fail(
+                            out,
+                            ErrorKind::Timeout {
+                                phase: phase.into(),
+                            },
+                            Side::ModelServer,
+                        ),
+                        false,
                     );
                 }
                 Ok(None) => break,
-                Ok(Some(Err(_))) => {
-                    let side = if from_model_server {
-                        Side::ModelServer
-                    } else {
-                        Side::Gateway
-                    };
-                    return fail(out, ErrorKind::BrokenStream, side);
+                Ok(Some(Err(e))) => {
+                    let side = origin.side();
+                    return (
+                        fail(out, ErrorKind::BrokenStream { detail: chain(&e) }, side),
+                        false,
+                    );
                 }
                 Ok(Some(Ok(f))) => f,
             };
@@ -441,7 +775,14 @@ impl Client {
                 continue;
             };
             let at = Instant::now();
-            if !spec.stream {
+            if !as_sse {
+                if unary.len() + data.len() > MAX_BODY_BYTES {
+                    let detail = format!("the answer is larger than {MAX_BODY_BYTES} bytes");
+                    return (
+                        fail(out, ErrorKind::Protocol { detail }, origin.side()),
+                        false,
+                    );
+                }
                 unary.extend_from_slice(&data);
                 continue;
             }
@@ -452,6 +793,12 @@ impl Client {
                 }
                 match serde_json::from_str::<Chunk<'_>>(&ev.data) {
                     Ok(c) => {
+                        if let Some(e) = c.error {
+                            if error_event.is_none() {
+                                error_event = Some(e.message());
+                            }
+                            return;
+                        }
                         if out.model_served.is_none() {
                             out.model_served = c.model.map(|m| m.into_owned());
                         }
@@ -461,14 +808,21 @@ impl Client {
                             out.cached_tokens =
                                 u.prompt_tokens_details.and_then(|d| d.cached_tokens);
                         }
-                        let has_text = c.choices.iter().any(|ch| {
-                            ch.text.as_deref().is_some_and(|t| !t.is_empty())
-                                || ch
-                                    .delta
-                                    .as_ref()
+                        let mut answer = false;
+                        let mut reasoning = false;
+                        for ch in &c.choices {
+                            let delta = ch.delta.as_ref();
+                            answer |= ch.text.as_deref().is_some_and(|t| !t.is_empty())
+                                || delta
                                     .and_then(|d| d.content.as_deref())
+                                    .is_some_and(|t| !t.is_empty());
+                            reasoning |= delta.is_some_and(|d| {
+                                d.reasoning_content
+                                    .as_deref()
                                     .is_some_and(|t| !t.is_empty())
-                        });
+                                    || d.reasoning.as_deref().is_some_and(|t| !t.is_empty())
+                            });
+                        }
                         if keep_text {
                             let t = out.text.get_or_insert_with(String::new);
                             for ch in &c.choices {
@@ -482,11 +836,15 @@ impl Client {
                                 }
                             }
                         }
-                        if has_text {
+                        if answer && out.first_content.is_none() {
+                            out.first_content = Some(ev.at);
+                        }
+                        if answer || reasoning {
                             if out.first_token.is_none() {
                                 out.first_token = Some(ev.at);
                             }
                             out.token_events.push(ev.at);
+                            last_token = Some(ev.at);
                         }
                     }
                     Err(e) => {
@@ -497,17 +855,36 @@ impl Client {
                     }
                 }
             });
+            if parser.overflowed() {
+                let detail = format!(
+                    "an SSE event is larger than {} bytes",
+                    crate::sse::DEFAULT_MAX_EVENT_BYTES
+                );
+                return (
+                    fail(out, ErrorKind::Protocol { detail }, origin.side()),
+                    false,
+                );
+            }
+            if let Some(message) = error_event.take() {
+                return (
+                    fail(out, ErrorKind::Http200Error { message }, error_side_200),
+                    false,
+                );
+            }
         }
         out.end = Instant::now();
-        let side = if from_model_server {
-            Side::ModelServer
-        } else {
-            Side::Gateway
-        };
-        if spec.stream {
+        let side = origin.side();
+        if as_sse {
             let cut = parser.finish();
+            if parser.invalid_utf8() > 0 {
+                let detail = format!(
+                    "{} event(s) in the stream are not valid UTF-8",
+                    parser.invalid_utf8()
+                );
+                return (fail(out, ErrorKind::Protocol { detail }, side), true);
+            }
             if let Some(detail) = protocol_error {
-                return fail(out, ErrorKind::Protocol { detail }, side);
+                return (fail(out, ErrorKind::Protocol { detail }, side), true);
             }
             if !done {
                 let detail = if cut {
@@ -515,53 +892,154 @@ impl Client {
                 } else {
                     "the stream ended without [DONE]"
                 };
-                return fail(
-                    out,
-                    ErrorKind::Protocol {
-                        detail: detail.into(),
-                    },
-                    side,
+                return (
+                    fail(
+                        out,
+                        ErrorKind::Protocol {
+                            detail: detail.into(),
+                        },
+                        side,
+                    ),
+                    true,
                 );
             }
             if out.first_token.is_none() {
-                return fail(
-                    out,
-                    ErrorKind::Protocol {
-                        detail: "no output tokens in the stream".into(),
-                    },
-                    side,
-                );
-            }
-        } else {
-            match serde_json::from_slice::<Unary>(&unary) {
-                Ok(u) => {
-                    out.model_served = u.model;
-                    if keep_text {
-                        out.text = u
-                            .choices
-                            .into_iter()
-                            .find_map(|c| c.message.and_then(|m| m.content).or(c.text));
-                    }
-                    if let Some(us) = u.usage {
-                        out.prompt_tokens = us.prompt_tokens;
-                        out.completion_tokens = us.completion_tokens;
-                        out.cached_tokens = us.prompt_tokens_details.and_then(|d| d.cached_tokens);
-                    }
-                    out.first_token = Some(out.end);
-                }
-                Err(e) => {
-                    return fail(
+                return (
+                    fail(
                         out,
                         ErrorKind::Protocol {
-                            detail: format!("the answer is not JSON: {e}"),
+                            detail: "no output tokens in the stream".into(),
                         },
                         side,
-                    );
+                    ),
+                    true,
+                );
+            }
+            return (out, true);
+        }
+        // Unary, or a JSON answer to a streaming request.
+        if let Ok(e) = serde_json::from_slice::<ErrorBody>(&unary)
+            && let Some(e) = e.error
+        {
+            let message = e.message();
+            return (
+                fail(out, ErrorKind::Http200Error { message }, error_side_200),
+                true,
+            );
+        }
+        match serde_json::from_slice::<Unary>(&unary) {
+            Ok(u) if spec.stream => {
+                let _ = u;
+                (
+                    fail(
+                        out,
+                        ErrorKind::Protocol {
+                            detail: "asked to stream, the server answered with one JSON body"
+                                .into(),
+                        },
+                        side,
+                    ),
+                    true,
+                )
+            }
+            Ok(u) => {
+                out.model_served = u.model;
+                if keep_text {
+                    out.text = u
+                        .choices
+                        .into_iter()
+                        .find_map(|c| c.message.and_then(|m| m.content).or(c.text));
                 }
+                if let Some(us) = u.usage {
+                    out.prompt_tokens = us.prompt_tokens;
+                    out.completion_tokens = us.completion_tokens;
+                    out.cached_tokens = us.prompt_tokens_details.and_then(|d| d.cached_tokens);
+                }
+                out.first_token = Some(out.end);
+                out.first_content = Some(out.end);
+                (out, true)
+            }
+            Err(e) => {
+                let detail = if std::str::from_utf8(&unary).is_err() {
+                    "the answer is not valid UTF-8".to_string()
+                } else {
+                    format!("the answer is not JSON: {e}")
+                };
+                (fail(out, ErrorKind::Protocol { detail }, side), true)
             }
         }
-        out
     }
+}
+
+/// True when the response lets the connection carry another request.
+fn keeps_alive<B>(resp: &http::Response<B>) -> bool {
+    let close = resp
+        .headers()
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.to_ascii_lowercase().contains("close"))
+        });
+    resp.version() == http::Version::HTTP_11 && !close
+}
+
+/// True when a request failed without any answer on a connection the server had closed: it
+/// was never seen there and can be sent again.
+fn lost_before_answer(e: &hyper::Error) -> bool {
+    if e.is_parse() || e.is_timeout() || e.is_user() {
+        return false;
+    }
+    if e.is_canceled() || e.is_incomplete_message() || e.is_closed() {
+        return true;
+    }
+    use std::error::Error as _;
+    let mut src = e.source();
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// The class of a failure before any answer: bytes that are not HTTP are a protocol error from
+/// an unknown party; anything else is the connection's, with its cause.
+fn transport_error(e: &hyper::Error) -> (ErrorKind, Side) {
+    if e.is_parse() || e.is_parse_status() {
+        return (
+            ErrorKind::Protocol {
+                detail: format!("the answer is not HTTP: {}", chain(e)),
+            },
+            Side::Unknown,
+        );
+    }
+    (
+        ErrorKind::BrokenStream { detail: chain(e) },
+        Side::Connection,
+    )
+}
+
+/// An error and its causes, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        let t = x.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = x.source();
+    }
+    s
 }
 
 /// The completion URI under base URL `target`.
@@ -627,6 +1105,44 @@ struct Chunk<'a> {
     #[serde(default, borrow)]
     choices: Vec<Choice<'a>>,
     usage: Option<UsageWire>,
+    /// An error event (vLLM and others send one in the stream when generation fails).
+    error: Option<ErrorWire>,
+}
+
+/// An OpenAI error object: `{"message": …}`, or a bare string some servers send.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ErrorWire {
+    Object {
+        #[serde(default)]
+        message: Option<serde_json::Value>,
+        #[serde(default, rename = "type")]
+        kind: Option<serde_json::Value>,
+    },
+    Other(serde_json::Value),
+}
+
+impl ErrorWire {
+    /// The server's message, up to 200 characters.
+    fn message(&self) -> String {
+        let text = match self {
+            ErrorWire::Object { message, kind } => match (message, kind) {
+                (Some(serde_json::Value::String(m)), _) => m.clone(),
+                (Some(m), _) => m.to_string(),
+                (None, Some(k)) => k.to_string(),
+                (None, None) => "error object without a message".to_string(),
+            },
+            ErrorWire::Other(serde_json::Value::String(s)) => s.clone(),
+            ErrorWire::Other(v) => v.to_string(),
+        };
+        text.chars().take(200).collect()
+    }
+}
+
+/// A whole JSON answer that may be an error object.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: Option<ErrorWire>,
 }
 
 #[derive(Deserialize)]
@@ -641,6 +1157,12 @@ struct Choice<'a> {
 struct Delta<'a> {
     #[serde(borrow)]
     content: Option<Cow<'a, str>>,
+    /// DeepSeek/vLLM reasoning parsers.
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    /// vLLM's newer name, OpenRouter, Ollama.
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]

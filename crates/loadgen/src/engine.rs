@@ -90,7 +90,9 @@ pub struct Plan {
     pub slo: Option<inferbench_results::run::SloLimits>,
 }
 
-/// Retries of failed requests: connect errors, 429, 5xx and streams that broke before any token.
+/// Retries of failed requests: connect errors, 429, 5xx, HTTP 200 error answers and streams
+/// that broke before any token (never a stream that had already delivered tokens: the user saw
+/// them).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Retry {
     /// Retries per request (0: none).
@@ -99,10 +101,14 @@ pub struct Retry {
     pub backoff: Duration,
 }
 
-fn retryable(kind: &crate::client::ErrorKind) -> bool {
+fn retryable(o: &crate::client::Outcome) -> bool {
     use crate::client::ErrorKind;
+    let Some((kind, _)) = &o.error else {
+        return false;
+    };
     match kind {
-        ErrorKind::Connect | ErrorKind::BrokenStream => true,
+        ErrorKind::Connect { .. } => true,
+        ErrorKind::BrokenStream { .. } | ErrorKind::Http200Error { .. } => o.first_token.is_none(),
         ErrorKind::Http { status, .. } => *status == 429 || *status >= 500,
         ErrorKind::Timeout { .. } | ErrorKind::Protocol { .. } => false,
     }
@@ -150,6 +156,12 @@ struct Shared {
     /// End instant of each stage (the last may be far away for an unbounded flat load).
     stage_ends: Vec<Instant>,
     stages: Mutex<Vec<Recorded>>,
+    /// The planned end of the measured window (`None`: until the last completion).
+    window_end: Option<Instant>,
+    /// µs from `start` at which the run was told to stop; `u64::MAX` until then.
+    stop_at_us: AtomicU64,
+    /// Requests in flight when the run ended (warm-up ones included).
+    interrupted: AtomicU64,
 }
 
 impl Shared {
@@ -166,7 +178,15 @@ impl Shared {
             if turn >= follow_ups.len() {
                 spec.follow_ups.clear();
             }
+            // Counted as interrupted if the run is stopped while it is in flight (the task is
+            // aborted and the guard dropped).
+            let guard = InFlight {
+                shared: self,
+                planned,
+                armed: true,
+            };
             let outcome = self.attempts(&spec).await;
+            guard.disarm();
             let ok = outcome.error.is_none();
             let text = outcome.text.clone();
             self.finish(k, planned, &spec, outcome);
@@ -195,17 +215,14 @@ impl Shared {
         let mut outcome = self.client.send(spec, body.clone()).await;
         let first_sent = outcome.sent;
         let mut attempt = 0;
-        while attempt < self.retry.attempts
-            && outcome
-                .error
-                .as_ref()
-                .is_some_and(|(kind, _)| retryable(kind))
-        {
+        while attempt < self.retry.attempts && retryable(&outcome) {
             // Exponential backoff: base, 2 × base, 4 × base, …
             tokio::time::sleep(self.retry.backoff * 2u32.saturating_pow(attempt)).await;
             attempt += 1;
             self.retries.fetch_add(1, Ordering::Relaxed);
+            let reconnects = outcome.reconnects;
             outcome = self.client.send(spec, body.clone()).await;
+            outcome.reconnects += reconnects;
         }
         // Latency counts from the first attempt: retries are time the user waited.
         outcome.sent = first_sent;
@@ -224,6 +241,7 @@ impl Shared {
             self.live.errors.fetch_add(1, Ordering::Relaxed);
         }
         let warmup = planned < self.warmup_end;
+        self.count_completion(&spec.model, &outcome);
         if let Some(log) = &self.log {
             let rel = |t: Instant| t.saturating_duration_since(self.start).as_micros() as u64;
             log.write(&RequestLog::line(
@@ -239,17 +257,93 @@ impl Shared {
             self.recorded.lock().warmup_requests += 1;
             return;
         }
-        let stage = self
-            .stage_ends
-            .iter()
-            .position(|e| planned < *e)
-            .unwrap_or(self.stage_ends.len().saturating_sub(1));
+        let stage = self.stage_of(planned);
         self.recorded.lock().record(planned, &spec.model, &outcome);
         if self.stage_ends.len() > 1
             && let Some(r) = self.stages.lock().get_mut(stage)
         {
             r.record(planned, &spec.model, &outcome);
         }
+    }
+}
+
+/// A request in flight: dropped without [`InFlight::disarm`] (its task aborted at a stop), it is
+/// counted as interrupted.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    planned: Instant,
+    armed: bool,
+}
+
+impl InFlight<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.interrupted(self.planned);
+        }
+    }
+}
+
+impl Shared {
+    /// A request planned at `planned` was still in flight when the run ended.
+    fn interrupted(&self, planned: Instant) {
+        self.interrupted.fetch_add(1, Ordering::Relaxed);
+        if planned < self.warmup_end {
+            return;
+        }
+        self.recorded.lock().total.counts.interrupted += 1;
+        if self.stage_ends.len() > 1 {
+            let stage = self.stage_of(planned);
+            if let Some(r) = self.stages.lock().get_mut(stage) {
+                r.total.counts.interrupted += 1;
+            }
+        }
+    }
+
+    /// The stage an instant falls in (the last one past the end).
+    fn stage_of(&self, at: Instant) -> usize {
+        self.stage_ends
+            .iter()
+            .position(|e| at < *e)
+            .unwrap_or(self.stage_ends.len().saturating_sub(1))
+    }
+
+    /// Counts a completion toward throughput if it ended inside the measured window: after
+    /// warm-up, before the planned end and before a stop.
+    fn count_completion(&self, model: &str, o: &crate::client::Outcome) {
+        if o.end < self.warmup_end {
+            return;
+        }
+        let stop_us = self.stop_at_us.load(Ordering::Relaxed);
+        if stop_us != u64::MAX && o.end >= self.start + Duration::from_micros(stop_us) {
+            return;
+        }
+        if self.window_end.is_some_and(|e| o.end >= e) {
+            return;
+        }
+        self.recorded.lock().record_completion(model, o);
+        if self.stage_ends.len() > 1 {
+            let stage = self.stage_of(o.end);
+            if let Some(r) = self.stages.lock().get_mut(stage) {
+                r.record_completion(model, o);
+            }
+        }
+    }
+
+    /// Notes the instant the run was told to stop (the first time only).
+    fn note_stop(&self) {
+        let us = Instant::now()
+            .saturating_duration_since(self.start)
+            .as_micros()
+            .min(u128::from(u64::MAX - 1)) as u64;
+        let _ =
+            self.stop_at_us
+                .compare_exchange(u64::MAX, us, Ordering::Relaxed, Ordering::Relaxed);
     }
 }
 
@@ -307,6 +401,9 @@ pub async fn run(
         retries: AtomicU64::new(0),
         stage_ends,
         stages: Mutex::new((0..n_stages).map(|_| fresh()).collect()),
+        window_end: end,
+        stop_at_us: AtomicU64::new(u64::MAX),
+        interrupted: AtomicU64::new(0),
     });
     let stopped = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(0));
@@ -347,6 +444,16 @@ pub async fn run(
         let mut deadline = Deadline::new(start, true);
         for (k, offset_us) in schedule.enumerate() {
             let k = k as u64;
+            // However high the rate, the dispatcher lets other tasks (signal handlers, the
+            // stop) run: past-due arrivals never wait, so nothing else would yield.
+            if k % 256 == 255 {
+                tokio::task::yield_now().await;
+                if *stop.borrow() {
+                    shared.note_stop();
+                    stopped.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
             let planned = start + Duration::from_micros(offset_us);
             if end.is_some_and(|e| planned >= e) {
                 break;
@@ -356,7 +463,11 @@ pub async fn run(
             }
             tokio::select! {
                 _ = deadline.sleep_until(planned) => {}
-                _ = stop.wait_for(|s| *s) => { stopped.store(true, Ordering::Relaxed); break; }
+                _ = stop.wait_for(|s| *s) => {
+                    shared.note_stop();
+                    stopped.store(true, Ordering::Relaxed);
+                    break;
+                }
             }
             let in_flight = shared.live.in_flight.load(Ordering::Relaxed);
             if in_flight >= plan.max_in_flight as u64 {
@@ -414,6 +525,7 @@ pub async fn run(
                 break;
             }
             if *stop.borrow() {
+                shared.note_stop();
                 stopped.store(true, Ordering::Relaxed);
                 break;
             }
@@ -443,6 +555,7 @@ pub async fn run(
                     tasks.spawn(async move {
                         loop {
                             if *stop.borrow() {
+                                s.note_stop();
                                 stopped.store(true, Ordering::Relaxed);
                                 break;
                             }
@@ -494,21 +607,32 @@ pub async fn run(
         _ = drain => {}
         _ = async {
             let _ = stop.wait_for(|s| *s).await;
+            shared.note_stop();
             tokio::time::sleep(grace).await;
         } => {
             stopped.store(true, Ordering::Relaxed);
         }
     }
-    tasks.abort_all();
     let finished = Instant::now();
-    let measured_s = match end {
-        Some(e) if !stopped.load(Ordering::Relaxed) => {
-            (e.min(finished) - warmup_end.min(e)).as_secs_f64()
-        }
-        _ => finished.saturating_duration_since(warmup_end).as_secs_f64(),
-    };
+    // What is still in flight is aborted; each aborted request's guard counts it as
+    // interrupted once its task is gone.
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    // Measured time ends at the stop (a stop's grace is not measured time), at the planned
+    // end, or at the last completion.
+    let stop_us = shared.stop_at_us.load(Ordering::Relaxed);
+    let stop_at = (stop_us != u64::MAX).then(|| start + Duration::from_micros(stop_us));
+    let window_end = [end, stop_at, Some(finished)]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(finished);
+    let measured_s = window_end
+        .saturating_duration_since(warmup_end)
+        .as_secs_f64();
     let live_sent = shared.live.sent.load(Ordering::Relaxed);
     let retries = shared.retries.load(Ordering::Relaxed);
+    let interrupted = shared.interrupted.load(Ordering::Relaxed);
     let mut recorded = std::mem::take(&mut *shared.recorded.lock());
     let mut stages = std::mem::take(&mut *shared.stages.lock());
     // Tasks are gone; dropping the shared state closes the log's channel.
@@ -518,6 +642,7 @@ pub async fn run(
     recorded.client.cpu_seconds = process_cpu_s() - cpu0;
     recorded.client.sent = live_sent;
     recorded.client.retries = retries;
+    recorded.client.interrupted = interrupted;
     if stages.len() <= 1 {
         // A flat load: its one stage is the whole run.
         stages = vec![Recorded {

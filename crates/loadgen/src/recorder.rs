@@ -40,16 +40,19 @@ fn us(d: std::time::Duration) -> u64 {
 /// The label of an error in the counters: `kind/side`.
 pub fn error_label(kind: &ErrorKind, side: Side) -> String {
     let k = match kind {
-        ErrorKind::Connect => "connect".to_string(),
+        ErrorKind::Connect { .. } => "connect".to_string(),
         ErrorKind::Timeout { phase } => format!("timeout_{phase}"),
         ErrorKind::Http { status, .. } => format!("http_{status}"),
-        ErrorKind::BrokenStream => "broken_stream".to_string(),
+        ErrorKind::Http200Error { .. } => "http_200_error".to_string(),
+        ErrorKind::BrokenStream { .. } => "broken_stream".to_string(),
         ErrorKind::Protocol { .. } => "protocol".to_string(),
     };
     let s = match side {
         Side::Client => "client",
         Side::Gateway => "gateway",
         Side::ModelServer => "model_server",
+        Side::Connection => "connection",
+        Side::Unknown => "unknown",
     };
     format!("{k}/{s}")
 }
@@ -70,13 +73,17 @@ impl Recorded {
             && self.slo.is_some_and(|slo| {
                 let ttft = o.first_token.map(|ft| us(ft - o.sent));
                 let n = o.output_tokens();
+                // TPOT is judged only where it was seen: a stream with at least two tokens
+                // (a unary or one-token answer has no decode phase to time).
                 let tpot = match o.first_token {
-                    Some(ft) if n > 1 => Some(us((o.end - ft).div_f64((n - 1) as f64))),
-                    _ => Some(0),
+                    Some(ft) if n > 1 && !o.token_events.is_empty() => {
+                        Some(us((o.end - ft).div_f64((n - 1) as f64)))
+                    }
+                    _ => None,
                 };
                 let e2e = us(o.end - o.sent);
                 slo.ttft_us.is_none_or(|l| ttft.is_some_and(|v| v <= l))
-                    && slo.tpot_us.is_none_or(|l| tpot.is_some_and(|v| v <= l))
+                    && slo.tpot_us.is_none_or(|l| tpot.is_none_or(|v| v <= l))
                     && slo.e2e_us.is_none_or(|l| e2e <= l)
             });
         let apply = |g: &mut Group| {
@@ -101,6 +108,10 @@ impl Recorded {
                     let l = &mut g.latency;
                     if let Some(ft) = o.first_token {
                         l.ttft.record(us(ft - o.sent));
+                        if let Some(fc) = o.first_content {
+                            l.ttft_answer
+                                .record(us(fc.saturating_duration_since(o.sent)));
+                        }
                         l.ttft_from_planned
                             .record(us(ft.saturating_duration_since(planned)));
                         let n = o.output_tokens();
@@ -154,6 +165,22 @@ impl Recorded {
             self.client.late += 1;
         }
         self.client.dispatch_lag.record(us(lag));
+        self.client.reconnects += u64::from(o.reconnects);
+    }
+
+    /// Counts a request that completed at `end` inside this recorder's throughput window
+    /// (whether or not it was planned inside it): throughput is completions in the window.
+    pub fn record_completion(&mut self, model: &str, o: &Outcome) {
+        if o.error.is_some() || o.model_served.as_deref().is_some_and(|m| m != model) {
+            return;
+        }
+        for c in [
+            &mut self.total.counts,
+            &mut self.by_model.entry(model.to_string()).or_default().counts,
+        ] {
+            c.ok_in_window += 1;
+            c.output_tokens_in_window = c.output_tokens_in_window.saturating_add(o.output_tokens());
+        }
     }
 }
 
@@ -182,6 +209,8 @@ mod tests {
             cached_tokens: Some(0),
             http2: false,
             text: None,
+            first_content: Some(first),
+            reconnects: 0,
         }
     }
 
@@ -226,7 +255,12 @@ mod tests {
             let planned = origin + Duration::from_millis(at_ms);
             let mut o = outcome(planned, &[40, 45]);
             if !ok {
-                o.error = Some((ErrorKind::Connect, Side::Client));
+                o.error = Some((
+                    ErrorKind::Connect {
+                        detail: "refused".into(),
+                    },
+                    Side::Connection,
+                ));
             }
             r.record(planned, "m", &o);
         }

@@ -30,9 +30,15 @@ impl<T> Event<'_, T> {
     }
 }
 
+/// Most bytes one event (its pending line plus its data) may hold by default: past this the
+/// parser stops buffering and reports [`SseParser::overflowed`]. An OpenAI chunk is a few hundred
+/// bytes; a server that sends hundreds of megabytes without a line end is broken or hostile.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 << 20;
+
 /// Incremental SSE parser. Feed it with [`SseParser::push`]; call [`SseParser::finish`] at the
-/// end of the body to learn whether a partial event was left (a cut-off stream).
-#[derive(Debug, Default)]
+/// end of the body to learn whether a partial event was left (a cut-off stream). Memory is
+/// bounded: an event larger than its limit stops the parser ([`SseParser::overflowed`]).
+#[derive(Debug)]
 pub struct SseParser {
     line: Vec<u8>,
     data: Vec<u8>,
@@ -42,12 +48,49 @@ pub struct SseParser {
     after_cr: bool,
     /// Bytes received in all.
     bytes: u64,
+    /// Most bytes one event may buffer.
+    max_event_bytes: usize,
+    /// An event grew past `max_event_bytes`: nothing more is parsed.
+    overflow: bool,
+    /// Events whose data was not valid UTF-8.
+    invalid_utf8: u64,
+}
+
+impl Default for SseParser {
+    fn default() -> Self {
+        Self::with_limit(DEFAULT_MAX_EVENT_BYTES)
+    }
 }
 
 impl SseParser {
-    /// A parser with nothing buffered.
+    /// A parser with nothing buffered and the default event limit.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A parser whose events may hold at most `max_event_bytes` (line plus data).
+    pub fn with_limit(max_event_bytes: usize) -> Self {
+        Self {
+            line: Vec::new(),
+            data: Vec::new(),
+            has_data: false,
+            event: None,
+            after_cr: false,
+            bytes: 0,
+            max_event_bytes,
+            overflow: false,
+            invalid_utf8: 0,
+        }
+    }
+
+    /// True once an event grew past the limit (the stream is then a protocol error).
+    pub fn overflowed(&self) -> bool {
+        self.overflow
+    }
+
+    /// Events dispatched whose data was not valid UTF-8 (replaced in [`Event::data`]).
+    pub fn invalid_utf8(&self) -> u64 {
+        self.invalid_utf8
     }
 
     /// Bytes fed so far.
@@ -58,6 +101,9 @@ impl SseParser {
     /// Feeds one chunk that arrived at `at`; every event it completes goes to `emit`.
     pub fn push<T: Copy>(&mut self, chunk: &[u8], at: T, mut emit: impl FnMut(Event<'_, T>)) {
         self.bytes += chunk.len() as u64;
+        if self.overflow {
+            return;
+        }
         let mut rest = chunk;
         if self.after_cr {
             self.after_cr = false;
@@ -85,8 +131,23 @@ impl SseParser {
                 self.line = line;
                 self.line.clear();
             }
+            if self.data.len() > self.max_event_bytes {
+                self.overflow();
+                return;
+            }
+        }
+        if self.line.len() + rest.len() + self.data.len() > self.max_event_bytes {
+            self.overflow();
+            return;
         }
         self.line.extend_from_slice(rest);
+    }
+
+    fn overflow(&mut self) {
+        self.overflow = true;
+        self.line = Vec::new();
+        self.data = Vec::new();
+        self.has_data = false;
     }
 
     fn process_line_slice<T: Copy>(
@@ -100,7 +161,10 @@ impl SseParser {
                 // Valid UTF-8 (the normal case) is borrowed as is; only broken bytes cost a copy.
                 let data = match std::str::from_utf8(&self.data) {
                     Ok(s) => Cow::Borrowed(s),
-                    Err(_) => String::from_utf8_lossy(&self.data),
+                    Err(_) => {
+                        self.invalid_utf8 += 1;
+                        String::from_utf8_lossy(&self.data)
+                    }
                 };
                 emit(Event {
                     event: self.event.take(),
@@ -201,6 +265,39 @@ mod tests {
         assert_eq!(ev[0].data, "a");
         // The CR in chunk 1 already ends the blank line; the LF in chunk 2 only completes it.
         assert_eq!(ev[0].at, 1);
+    }
+
+    #[test]
+    fn an_event_past_the_limit_stops_the_parser_without_growing() {
+        let mut p = SseParser::with_limit(1024);
+        let mut n = 0;
+        p.push(b"data: small\n\n", 0, |_| n += 1);
+        assert_eq!(n, 1);
+        // One line of 300 kB in 3 kB chunks, never ended.
+        for _ in 0..100 {
+            p.push(&[b'x'; 3000], 0, |_| n += 1);
+        }
+        assert!(p.overflowed());
+        assert!(p.line.capacity() <= 4096 && p.data.capacity() <= 4096);
+        // Many data lines that add up past the limit, each line short.
+        let mut p = SseParser::with_limit(1024);
+        for _ in 0..200 {
+            p.push(b"data: 0123456789\n", 0, |_| n += 1);
+        }
+        assert!(p.overflowed());
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn invalid_utf8_is_counted() {
+        let mut p = SseParser::new();
+        let mut got = Vec::new();
+        p.push(b"data: ok\n\ndata: \xff\xfe\n\n", 0, |e| {
+            got.push(e.into_owned())
+        });
+        assert_eq!(got.len(), 2);
+        assert_eq!(p.invalid_utf8(), 1);
+        assert_eq!(got[1].data, "\u{fffd}\u{fffd}");
     }
 
     #[test]

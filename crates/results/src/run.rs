@@ -7,7 +7,11 @@ use serde::{Deserialize, Serialize};
 use crate::histogram::LatencyHistogram;
 
 /// The schema version written into every report; readers refuse others.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The oldest schema version still read: version 2 had no completions-in-window counts (its
+/// throughput counted requests planned in the window); they are filled from `ok` on reading.
+pub const OLDEST_SCHEMA_VERSION: u32 = 2;
 
 /// Latency histograms of one group of requests, µs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +30,10 @@ pub struct Latencies {
     pub e2e_from_planned: LatencyHistogram,
     /// Time to the response headers.
     pub ttfb: LatencyHistogram,
+    /// Time to the first *answer* token (not reasoning): equal to TTFT for models that do not
+    /// reason aloud; later for those that stream `reasoning_content` first.
+    #[serde(default)]
+    pub ttft_answer: LatencyHistogram,
 }
 
 impl Latencies {
@@ -38,6 +46,7 @@ impl Latencies {
         self.e2e.merge(&other.e2e);
         self.e2e_from_planned.merge(&other.e2e_from_planned);
         self.ttfb.merge(&other.ttfb);
+        self.ttft_answer.merge(&other.ttft_answer);
     }
 }
 
@@ -59,6 +68,17 @@ pub struct Counts {
     /// Successful requests that met every per-request SLO limit (goodput); 0 without SLOs.
     #[serde(default)]
     pub good: u64,
+    /// Requests sent but neither answered nor failed when the run was stopped (Ctrl-C, SIGTERM,
+    /// a stop condition): `sent = warm-up + requests + interrupted`. Not in `requests`.
+    #[serde(default)]
+    pub interrupted: u64,
+    /// Successful requests that *completed* inside the measured window (throughput counts these:
+    /// past capacity, completions fall behind the offered rate).
+    #[serde(default)]
+    pub ok_in_window: u64,
+    /// Output tokens of the requests in `ok_in_window`.
+    #[serde(default)]
+    pub output_tokens_in_window: u64,
 }
 
 impl Counts {
@@ -73,6 +93,11 @@ impl Counts {
         self.output_tokens += other.output_tokens;
         self.cached_tokens += other.cached_tokens;
         self.good += other.good;
+        self.interrupted += other.interrupted;
+        self.ok_in_window += other.ok_in_window;
+        self.output_tokens_in_window = self
+            .output_tokens_in_window
+            .saturating_add(other.output_tokens_in_window);
     }
 
     /// Failed requests.
@@ -139,6 +164,20 @@ pub struct ClientHealth {
     /// Retries made (each failed attempt that was tried again); counted apart from requests.
     #[serde(default)]
     pub retries: u64,
+    /// Requests sent again on a fresh connection because a reused keep-alive connection failed
+    /// before any response byte (the server had closed it: it never saw the request).
+    #[serde(default)]
+    pub reconnects: u64,
+    /// Requests sent but not finished when the run stopped (see `Counts::interrupted`),
+    /// warm-up included.
+    #[serde(default)]
+    pub interrupted: u64,
+    /// Request-log lines dropped because the disk could not keep up or a write failed.
+    #[serde(default)]
+    pub log_dropped: u64,
+    /// The request-log writer's first error, if any (the log is incomplete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<String>,
 }
 
 impl ClientHealth {
@@ -324,10 +363,35 @@ pub(crate) fn from_versioned_json<T: serde::de::DeserializeOwned>(
         .get("schema_version")
         .and_then(|x| x.as_u64())
         .unwrap_or(0);
-    if found != u64::from(SCHEMA_VERSION) {
+    if found < u64::from(OLDEST_SCHEMA_VERSION) || found > u64::from(SCHEMA_VERSION) {
         return Err(ResultError::Version { found });
     }
+    let mut v = v;
+    if found < 3 {
+        migrate_counts_v2(&mut v);
+        v["schema_version"] = SCHEMA_VERSION.into();
+    }
     serde_json::from_value(v).map_err(|e| ResultError::Parse(e.to_string()))
+}
+
+/// Version 2 → 3: every `Counts` object gains `ok_in_window` = `ok` and
+/// `output_tokens_in_window` = `output_tokens` (what version 2's throughput counted).
+fn migrate_counts_v2(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if m.contains_key("ok") && m.contains_key("errors") && !m.contains_key("ok_in_window") {
+                let ok = m.get("ok").cloned().unwrap_or(0.into());
+                let tokens = m.get("output_tokens").cloned().unwrap_or(0.into());
+                m.insert("ok_in_window".into(), ok);
+                m.insert("output_tokens_in_window".into(), tokens);
+            }
+            for x in m.values_mut() {
+                migrate_counts_v2(x);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(migrate_counts_v2),
+        _ => {}
+    }
 }
 
 impl RunResult {
@@ -366,14 +430,15 @@ impl RunResult {
         }
     }
 
-    /// Achieved throughput of successful requests, req/s.
+    /// Achieved throughput: successful requests that *completed* inside the measured window,
+    /// per second (past capacity this falls below the offered rate).
     pub fn achieved_rate(&self) -> f64 {
-        self.per_second(self.total.counts.ok)
+        self.per_second(self.total.counts.ok_in_window)
     }
 
-    /// Output tokens of successful requests per second.
+    /// Output tokens of the successful requests that completed inside the window, per second.
     pub fn output_tokens_per_s(&self) -> f64 {
-        self.per_second(self.total.counts.output_tokens)
+        self.per_second(self.total.counts.output_tokens_in_window)
     }
 
     /// Merges another run's results into this one (a distributed run's shards): counts and
@@ -409,6 +474,12 @@ impl RunResult {
         self.client.cpu_seconds += other.client.cpu_seconds;
         self.client.sent += other.client.sent;
         self.client.retries += other.client.retries;
+        self.client.reconnects += other.client.reconnects;
+        self.client.interrupted += other.client.interrupted;
+        self.client.log_dropped += other.client.log_dropped;
+        if self.client.log_error.is_none() {
+            self.client.log_error = other.client.log_error.clone();
+        }
         self.partial |= other.partial;
         self.warnings.extend(other.warnings.iter().cloned());
     }
@@ -426,6 +497,7 @@ mod tests {
         }
         total.counts.requests = 100;
         total.counts.ok = 99;
+        total.counts.ok_in_window = 99;
         total
             .counts
             .errors
@@ -454,7 +526,7 @@ mod tests {
         let r = sample(3);
         let text = serde_json::to_string_pretty(&r).unwrap();
         assert_eq!(RunResult::from_json(&text).unwrap(), r);
-        let other = text.replace("\"schema_version\": 2", "\"schema_version\": 99");
+        let other = text.replace("\"schema_version\": 3", "\"schema_version\": 99");
         assert!(
             RunResult::from_json(&other)
                 .unwrap_err()
@@ -462,6 +534,28 @@ mod tests {
                 .contains("99")
         );
         assert!(RunResult::from_json("{").is_err());
+    }
+
+    #[test]
+    fn a_version_2_report_reads_with_its_throughput_from_ok() {
+        let mut r = sample(3);
+        r.total.counts.output_tokens = 500;
+        let mut v = serde_json::to_value(&r).unwrap();
+        v["schema_version"] = 2.into();
+        for path in ["/total/counts", "/by_model/m/counts"] {
+            let m = v.pointer_mut(path).unwrap().as_object_mut().unwrap();
+            m.remove("ok_in_window");
+            m.remove("output_tokens_in_window");
+            m.remove("interrupted");
+        }
+        let back = RunResult::from_json(&v.to_string()).unwrap();
+        assert_eq!(back.schema_version, SCHEMA_VERSION);
+        assert_eq!(back.total.counts.ok_in_window, 99);
+        assert_eq!(back.total.counts.output_tokens_in_window, 500);
+        assert_eq!(back.by_model["m"].counts.ok_in_window, 99);
+        assert!((back.achieved_rate() - 9.9).abs() < 1e-9);
+        v["schema_version"] = 1.into();
+        assert!(RunResult::from_json(&v.to_string()).is_err());
     }
 
     #[test]
