@@ -228,3 +228,92 @@ async fn retries_recover_failures_and_are_counted_apart() {
     let retries = out.recorded.client.retries;
     assert!((50..=200).contains(&retries), "{retries} retries");
 }
+
+/// Ctrl-C while every request hangs: each request sent is counted (as interrupted), none is
+/// lost, and the measured time ends at the stop, not after the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_at_a_stop_are_counted_as_interrupted() {
+    let cfg = InstanceConfig {
+        ttft_ms: 600_000.0,
+        ..Default::default()
+    };
+    let (_fleet, client) = setup(cfg).await;
+    let plan = plan(
+        Load::Open {
+            rate: 40.0,
+            arrival: Arrival::Constant,
+        },
+        Some(Duration::from_secs(60)),
+        None,
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = tx.send(true);
+    });
+    let live = Arc::new(Live::default());
+    let out = engine::run(
+        client,
+        source(4),
+        plan,
+        live.clone(),
+        rx,
+        Duration::from_millis(700),
+    )
+    .await;
+    assert!(out.stopped);
+    let c = &out.recorded.total.counts;
+    let sent = out.recorded.client.sent;
+    assert!(sent >= 5, "{sent}");
+    assert_eq!(c.requests, 0);
+    assert_eq!(c.interrupted, sent, "every request sent is counted");
+    assert_eq!(out.recorded.client.interrupted, sent);
+    assert_eq!(
+        out.recorded.warmup_requests + c.requests + out.recorded.client.interrupted,
+        sent
+    );
+    // The stop came at 0.5 s; the 0.7 s grace is not measured time.
+    assert!(out.measured_s < 1.1, "{}", out.measured_s);
+    assert_eq!(out.stages[0].total.counts.interrupted, sent);
+}
+
+/// Past capacity, open-loop throughput is what completed inside the window, not the offered
+/// rate: one sequence at a time of ~50 ms each serves ~20 req/s whatever is offered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_throughput_shows_saturation() {
+    let cfg = InstanceConfig {
+        ttft_ms: 10.0,
+        itl_ms: 10.0,
+        decode_slowdown: 0.0,
+        max_num_seqs: 1,
+        max_waiting: 100_000,
+        ..Default::default()
+    };
+    let (_fleet, client) = setup(cfg).await;
+    let plan = plan(
+        Load::Open {
+            rate: 60.0,
+            arrival: Arrival::Constant,
+        },
+        Some(Duration::from_secs(2)),
+        None,
+    );
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let out = engine::run(
+        client,
+        source(5),
+        plan,
+        Arc::new(Live::default()),
+        rx,
+        Duration::from_secs(1),
+    )
+    .await;
+    let c = &out.recorded.total.counts;
+    // About 120 planned in the window; at most 2 s / 50 ms = 40 can complete in it.
+    assert!(c.ok >= 100, "{}", c.ok);
+    assert!(c.ok_in_window <= 42, "{}", c.ok_in_window);
+    assert!(c.ok_in_window >= 10, "{}", c.ok_in_window);
+    assert_eq!(c.output_tokens_in_window, c.ok_in_window * 5);
+    let achieved = c.ok_in_window as f64 / out.measured_s;
+    assert!(achieved < 25.0, "{achieved}");
+}
