@@ -41,6 +41,7 @@ pub fn inferbench() -> Command {
 }
 
 /// Starts `inferbench mock ARGS` and waits for `n` `listening <addr>` lines.
+#[allow(dead_code)]
 pub fn start(args: &[&str], n: usize) -> Mock {
     let mut child = inferbench()
         .arg("mock")
