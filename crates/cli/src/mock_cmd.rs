@@ -2,11 +2,12 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use inferbench_mock::{FaultConfig, FleetConfig, InstanceConfig, MockFleet, OutputMode};
+use inferbench_mock::{
+    ConfigError, FaultConfig, FleetConfig, InstanceConfig, MockFleet, OutputMode,
+};
 
 /// Flags of `inferbench mock`. Flags set the defaults of every instance; `--config` pools
 /// override them per pool.
@@ -67,9 +68,18 @@ pub struct MockArgs {
     /// Most prompt + output tokens per request.
     #[arg(long, default_value_t = 32768)]
     max_model_len: usize,
-    /// Largest accepted body, bytes.
+    /// Largest accepted body, bytes; larger ones get 413.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Most bytes of request bodies buffered at once per instance; beyond, 503.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_buffered_bytes: usize,
+    /// Seconds a connection has to send complete request headers (0: no limit).
+    #[arg(long, default_value_t = 10.0)]
+    header_read_timeout_s: f64,
+    /// Seconds a connection may stay open with no request in flight (0: no limit).
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout_s: f64,
     /// Relative jitter (0..1) on prefill and ITL, from the seed.
     #[arg(long, default_value_t = 0.0)]
     jitter: f64,
@@ -103,6 +113,15 @@ pub struct MockArgs {
     /// Make /health answer 503.
     #[arg(long)]
     health_fail: bool,
+    /// Close the connection after every response, although it says keep-alive.
+    #[arg(long)]
+    close_after_response: bool,
+    /// Fraction of requests answered 200 with an OpenAI error object as the body.
+    #[arg(long, default_value_t = 0.0)]
+    error_200_rate: f64,
+    /// Fraction of requests answered with bytes that are not HTTP, then closed.
+    #[arg(long, default_value_t = 0.0)]
+    garbage_rate: f64,
     /// Emit tokens on tokio's millisecond timer instead of the precise timer thread.
     #[arg(long)]
     coarse_timers: bool,
@@ -134,6 +153,9 @@ impl MockArgs {
             block_size: self.block_size,
             max_model_len: self.max_model_len,
             max_body_bytes: self.max_body_bytes,
+            max_buffered_bytes: self.max_buffered_bytes,
+            header_read_timeout_s: self.header_read_timeout_s,
+            idle_timeout_s: self.idle_timeout_s,
             default_max_tokens: InstanceConfig::default().default_max_tokens,
             jitter: self.jitter,
             seed: self.seed,
@@ -149,6 +171,9 @@ impl MockArgs {
                 slow_start_ms: self.slow_start_ms,
                 health_fail: self.health_fail,
                 wrong_model: None,
+                close_after_response: self.close_after_response,
+                error_200_rate: self.error_200_rate,
+                garbage_rate: self.garbage_rate,
             },
         }
     }
@@ -156,13 +181,14 @@ impl MockArgs {
 
 /// Runs the fleet until Ctrl-C or SIGTERM.
 pub async fn run(args: MockArgs) -> anyhow::Result<()> {
+    // Every flag is checked before anything starts: a bad --grace-s fails now, not at SIGTERM.
+    let grace = inferbench_mock::config::seconds("--grace-s", args.grace_s)?;
     let base = args.instance();
+    base.validate().map_err(flag_error)?;
     let fleet_cfg = match &args.config {
         Some(path) => FleetConfig::from_yaml_file(path, &args.host, args.port, &base)?,
         None => {
-            anyhow::ensure!(args.instances >= 1, "--instances must be at least 1");
-            FleetConfig::uniform(&args.host, args.port, args.instances, base)
-                .context("invalid mock flags")?
+            FleetConfig::uniform(&args.host, args.port, args.instances, base).map_err(flag_error)?
         }
     };
     // Signal handlers go in before the addresses are printed: a script may signal at once.
@@ -181,10 +207,19 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
     );
     signals.wait().await;
     eprintln!("inferbench mock: shutting down");
-    fleet
-        .shutdown(Duration::from_secs_f64(args.grace_s.max(0.0)))
-        .await;
+    fleet.shutdown(grace).await;
     Ok(())
+}
+
+/// A configuration error of the flags, naming the flag (`faults.error_rate` → `--error-rate`).
+fn flag_error(e: ConfigError) -> anyhow::Error {
+    match e {
+        ConfigError::Invalid { field, message } => {
+            let flag = field.trim_start_matches("faults.").replace('_', "-");
+            anyhow::anyhow!("invalid mock flags: --{flag}: {message}")
+        }
+        other => anyhow::Error::new(other).context("invalid mock flags"),
+    }
 }
 
 /// Ctrl-C and SIGTERM, registered up front.

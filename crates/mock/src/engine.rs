@@ -408,7 +408,7 @@ impl Engine {
             cached_tokens: cached,
             output_tokens: spec.output_tokens.max(1),
             emitted: 0,
-            next_at: scheduled + prefill,
+            next_at: later(scheduled, prefill),
             last_at: scheduled,
             first_at: None,
             kv_blocks_held: initial_blocks,
@@ -474,13 +474,29 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// Longest delay the engine will schedule (configurations are bounded far below it).
+const MAX_DELAY: Duration = Duration::from_secs(1 << 30);
+
 fn jittered(ms: f64, jitter: f64, rng: &mut StdRng) -> Duration {
-    let f = if jitter > 0.0 {
+    let f = if jitter > 0.0 && jitter < 1.0 {
         1.0 + rng.random_range(-jitter..jitter)
     } else {
         1.0
     };
-    Duration::from_secs_f64((ms * f).max(0.0) / 1000.0)
+    let secs = ms * f / 1000.0;
+    if secs.is_nan() || secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs)
+        .unwrap_or(MAX_DELAY)
+        .min(MAX_DELAY)
+}
+
+/// `t + d`, or the furthest instant within reach when that would overflow.
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(MAX_DELAY))
+        .unwrap_or(t)
 }
 
 /// Why a sequence ended.
@@ -583,7 +599,7 @@ impl Sequence {
             self.emitted += 1;
             n += 1;
             if !self.is_done() {
-                self.next_at = at + self.engine.itl(&mut self.rng);
+                self.next_at = later(at, self.engine.itl(&mut self.rng));
             }
         }
         if n > 0 {
@@ -887,5 +903,31 @@ mod tests {
         q[0] = 99;
         let b = block_hashes("m", &q, 16);
         assert_ne!(a[1], b[1], "a change in block 0 changes every later hash");
+    }
+
+    #[test]
+    fn jittered_never_panics_on_extreme_times() {
+        let mut rng = StdRng::seed_from_u64(1);
+        assert_eq!(jittered(1e300, 0.0, &mut rng), MAX_DELAY);
+        assert_eq!(jittered(f64::INFINITY, 0.5, &mut rng), MAX_DELAY);
+        assert_eq!(jittered(f64::NAN, 0.0, &mut rng), Duration::ZERO);
+        assert_eq!(jittered(-5.0, 0.0, &mut rng), Duration::ZERO);
+        assert_eq!(jittered(3.0, f64::NAN, &mut rng), Duration::from_millis(3));
+        assert_eq!(jittered(1500.0, 0.0, &mut rng), Duration::from_millis(1500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_longest_allowed_times_schedule_without_overflow() {
+        let e = engine(InstanceConfig {
+            ttft_ms: crate::config::limits::MAX_MS,
+            prefill_ms_per_token: crate::config::limits::MAX_MS,
+            itl_ms: crate::config::limits::MAX_MS,
+            decode_slowdown: crate::config::limits::MAX_FACTOR,
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        let s = e.schedule(spec(1000, 2)).await.unwrap();
+        // 1 h + 1000 × 1 h of prefill.
+        assert_eq!(s.next_due().unwrap() - t0, Duration::from_secs(3600 * 1001));
     }
 }

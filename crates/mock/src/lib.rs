@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+mod conn;
 pub mod engine;
 pub mod error;
 pub mod metrics;
@@ -22,5 +23,6 @@ pub use inferbench_tokens as tokens;
 pub use inferbench_timer as timer;
 
 pub use config::{FaultConfig, FleetConfig, InstanceConfig, OutputMode};
+pub use conn::GARBAGE;
 pub use error::{ApiError, ConfigError};
 pub use server::{ENDPOINT_HEADER, FAULT_HEADER, Instance, MockFleet};

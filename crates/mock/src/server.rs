@@ -10,23 +10,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body::Frame;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, StatusCode, header};
+use http_body::{Body as _, Frame};
+use http_body_util::BodyExt;
 use parking_lot::{Mutex, RwLock};
 use rand::rngs::Xoshiro256PlusPlus as StdRng;
 use rand::{RngExt, SeedableRng};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::api::{self, Api, ChunkFormat, Usage};
 use crate::config::{FleetConfig, InstanceConfig, OutputMode};
+use crate::conn::{self, ConnCtl, ConnLimits};
 use crate::engine::{Engine, FinishReason, SeqSpec, Sequence};
 use crate::error::{ApiError, ConfigError};
 use crate::metrics::{self, Metrics};
@@ -61,6 +61,8 @@ pub struct Instance {
     loras: RwLock<BTreeSet<String>>,
     counter: AtomicU64,
     fault_rng: Mutex<StdRng>,
+    /// Bytes of request bodies that may still be buffered (`max_buffered_bytes`).
+    body_budget: Arc<Semaphore>,
 }
 
 impl Instance {
@@ -80,6 +82,9 @@ impl Instance {
             endpoint: HeaderValue::from_str(endpoint)
                 .unwrap_or(HeaderValue::from_static("unknown")),
             counter: AtomicU64::new(0),
+            body_budget: Arc::new(Semaphore::new(
+                cfg.max_buffered_bytes.min(Semaphore::MAX_PERMITS),
+            )),
             engine,
             metrics,
             cfg,
@@ -91,7 +96,9 @@ impl Instance {
         &self.engine
     }
 
-    /// The axum router serving its endpoints.
+    /// The axum router serving its endpoints. It enforces the request-body limits itself; the
+    /// timeouts, `close_after_response` and `garbage_rate` belong to the connection layer that
+    /// [`MockFleet`] puts around it.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -102,7 +109,6 @@ impl Instance {
             .route("/v1/load_lora_adapter", post(load_lora))
             .route("/v1/unload_lora_adapter", post(unload_lora))
             .fallback(not_found)
-            .layer(DefaultBodyLimit::max(self.cfg.max_body_bytes))
             .with_state(self.clone())
     }
 
@@ -130,48 +136,125 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-async fn chat(
-    State(inst): State<Arc<Instance>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    handle(inst, Api::Chat, headers, body).await
+async fn chat(State(inst): State<Arc<Instance>>, req: Request) -> Response {
+    handle(inst, Api::Chat, req).await
 }
 
-async fn completions(
-    State(inst): State<Arc<Instance>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    handle(inst, Api::Completions, headers, body).await
+async fn completions(State(inst): State<Arc<Instance>>, req: Request) -> Response {
+    handle(inst, Api::Completions, req).await
 }
 
-fn rejection(e: BytesRejection) -> ApiError {
-    let status = e.status();
-    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "the request body is larger than this server accepts".to_string()
-    } else {
-        format!("cannot read the request body: {}", e.body_text())
-    };
-    ApiError::status(status, message)
+/// A request body in memory, holding its share of the instance's `max_buffered_bytes`.
+struct Buffered {
+    bytes: Bytes,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
-async fn handle(
-    inst: Arc<Instance>,
-    api: Api,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+impl Instance {
+    /// Takes `more` bytes of the buffer budget into `held`; 503 when they are not there.
+    fn reserve(
+        &self,
+        held: &mut Option<OwnedSemaphorePermit>,
+        more: usize,
+    ) -> Result<(), ApiError> {
+        if more == 0 {
+            return Ok(());
+        }
+        let permit = u32::try_from(more)
+            .ok()
+            .and_then(|n| self.body_budget.clone().try_acquire_many_owned(n).ok())
+            .ok_or_else(|| {
+                ApiError::status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the server is holding too many request bodies at once (max_buffered_bytes = {}); retry later",
+                        self.cfg.max_buffered_bytes
+                    ),
+                )
+            })?;
+        match held {
+            Some(h) => h.merge(permit),
+            None => *held = Some(permit),
+        }
+        Ok(())
+    }
+
+    fn too_large(&self) -> ApiError {
+        ApiError::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than this server accepts (max_body_bytes = {})",
+                self.cfg.max_body_bytes
+            ),
+        )
+    }
+
+    /// Reads a request body within `max_body_bytes` (413) and the instance's buffer budget (503).
+    /// A body announced by its length is reserved whole before any of it is read.
+    async fn read_body(&self, body: Body) -> Result<Buffered, ApiError> {
+        let max = self.cfg.max_body_bytes;
+        let hint = body.size_hint();
+        if hint.lower() > max as u64 {
+            return Err(self.too_large());
+        }
+        let announced = hint.exact().map(|n| n as usize).unwrap_or(0);
+        let mut permit = None;
+        self.reserve(&mut permit, announced)?;
+        let mut reserved = announced;
+        let mut buf = BytesMut::with_capacity(announced);
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request(format!("cannot read the request body: {e}"), None)
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let total = buf.len() + data.len();
+            if total > max {
+                return Err(self.too_large());
+            }
+            if total > reserved {
+                self.reserve(&mut permit, total - reserved)?;
+                reserved = total;
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok(Buffered {
+            bytes: buf.freeze(),
+            _permit: permit,
+        })
+    }
+}
+
+/// The body of an error answered with status 200, as some gateways do.
+fn error_200_body() -> String {
+    serde_json::json!({
+        "error": {
+            "message": "The server is overloaded (fault injected by faults.error_200_rate)",
+            "type": "server_overloaded",
+            "code": 503,
+        }
+    })
+    .to_string()
+}
+
+async fn handle(inst: Arc<Instance>, api: Api, req: Request) -> Response {
     let arrival = Instant::now();
     let cfg = inst.cfg.clone();
-    let body = match body {
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let ctl = parts.extensions.get::<Arc<ConnCtl>>().cloned();
+    let body = match inst.read_body(body).await {
         Ok(b) => b,
-        Err(e) => return inst.error(rejection(e)),
+        Err(e) => return inst.error(e),
     };
-    let parsed = match api::parse(api, &body) {
+    let parsed = match api::parse(api, &body.bytes) {
         Ok(p) => p,
         Err(e) => return inst.error(e),
     };
+    // The body's memory (and its share of the buffer budget) goes back now.
+    drop(body);
     let lora = if parsed.model == cfg.model {
         None
     } else if inst.loras.read().contains(&parsed.model) {
@@ -240,6 +323,24 @@ async fn handle(
         let i = inst.fault_rng.lock().random_range(0..statuses.len());
         let status = StatusCode::from_u16(statuses[i]).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return inst.error(ApiError::status(status, "fault injected by the error rate"));
+    }
+    if inst.draw(faults.error_200_rate) {
+        let mut r = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            error_200_body(),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(ENDPOINT_HEADER, inst.endpoint.clone());
+        return r;
+    }
+    if let Some(ctl) = &ctl
+        && inst.draw(faults.garbage_rate)
+    {
+        // Whatever is written from now on becomes bytes that are not HTTP, then the end.
+        ctl.send_garbage();
+        return StatusCode::OK.into_response();
     }
     if mid_fault.is_none() {
         if inst.draw(faults.abort_rate) {
@@ -654,12 +755,12 @@ struct LoraRequest {
     lora_path: Option<String>,
 }
 
-fn lora_name(
-    inst: &Instance,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<String, Box<Response>> {
-    let body = body.map_err(|e| inst.error(rejection(e)))?;
-    let req: LoraRequest = serde_json::from_slice(&body).map_err(|e| {
+async fn lora_name(inst: &Instance, req: Request) -> Result<String, Box<Response>> {
+    let body = inst
+        .read_body(req.into_body())
+        .await
+        .map_err(|e| Box::new(inst.error(e)))?;
+    let req: LoraRequest = serde_json::from_slice(&body.bytes).map_err(|e| {
         inst.error(ApiError::bad_request(
             format!("the request body is not valid JSON: {e}"),
             None,
@@ -674,11 +775,8 @@ fn lora_name(
     }
 }
 
-async fn load_lora(
-    State(inst): State<Arc<Instance>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let name = match lora_name(&inst, body) {
+async fn load_lora(State(inst): State<Arc<Instance>>, req: Request) -> Response {
+    let name = match lora_name(&inst, req).await {
         Ok(n) => n,
         Err(r) => return *r,
     };
@@ -695,11 +793,8 @@ async fn load_lora(
         .into_response()
 }
 
-async fn unload_lora(
-    State(inst): State<Arc<Instance>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let name = match lora_name(&inst, body) {
+async fn unload_lora(State(inst): State<Arc<Instance>>, req: Request) -> Response {
+    let name = match lora_name(&inst, req).await {
         Ok(n) => n,
         Err(r) => return *r,
     };
@@ -758,20 +853,13 @@ impl MockFleet {
                 addr: want,
                 message: e.to_string(),
             })?;
+            let limits = ConnLimits {
+                header_read_timeout: icfg.header_read_timeout(),
+                idle_timeout: icfg.idle_timeout(),
+                close_after_response: icfg.faults.close_after_response,
+            };
             let inst = Instance::new(icfg, &addr.to_string());
-            let app = inst.router();
-            let mut rx = rx.clone();
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let task = tokio::spawn(async move {
-                let signal = async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                };
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(signal)
-                    .await;
-            });
+            let task = tokio::spawn(conn::serve(listener, inst.router(), limits, rx.clone()));
             fleet.addrs.push(addr);
             fleet.instances.push(inst);
             fleet.tasks.push(task);
