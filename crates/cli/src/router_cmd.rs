@@ -40,11 +40,35 @@ pub struct RouterArgs {
     /// A router file (YAML: pools, routes, pickers, base_models) instead of --backend/--picker.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A client connection that sent part of a request's head but not the rest within this is
+    /// closed, s [default: 10, or router.yaml's header_read_timeout_s].
+    #[arg(long, value_name = "S")]
+    header_read_timeout_s: Option<f64>,
+    /// A client connection with no request in flight and nothing received for this long is
+    /// closed, s [default: 60, or router.yaml's idle_timeout_s].
+    #[arg(long, value_name = "S")]
+    idle_timeout_s: Option<f64>,
+    /// Largest request body; a larger one is answered with 413 [default: 16777216 (16 MiB), or
+    /// router.yaml's max_body_bytes].
+    #[arg(long, value_name = "BYTES")]
+    max_body_bytes: Option<u64>,
+    /// Request-body bytes buffered at once over all connections; a body that does not fit is
+    /// answered with 503 [default: 67108864 (64 MiB), or router.yaml's max_buffered_bytes].
+    #[arg(long, value_name = "BYTES")]
+    max_buffered_bytes: Option<u64>,
+    /// An endpoint that sent no response headers within this is given up on with 504, s
+    /// [default: 60, or router.yaml's upstream_header_timeout_s].
+    #[arg(long, value_name = "S")]
+    upstream_header_timeout_s: Option<f64>,
+    /// The whole exchange, the response's streaming included, ends after this, s [default: 600,
+    /// or router.yaml's request_timeout_s].
+    #[arg(long, value_name = "S")]
+    request_timeout_s: Option<f64>,
 }
 
 /// Runs the router until Ctrl-C or SIGTERM.
 pub async fn run(a: RouterArgs) -> anyhow::Result<()> {
-    let cfg = match &a.config {
+    let mut cfg = match &a.config {
         Some(p) => RouterConfig::load(p)?,
         None => {
             if a.backends.is_empty() {
@@ -62,6 +86,25 @@ pub async fn run(a: RouterArgs) -> anyhow::Result<()> {
             c
         }
     };
+    // Flags override the file's values (or the defaults); `start` checks them.
+    if let Some(s) = a.header_read_timeout_s {
+        cfg.header_read_timeout_s = s;
+    }
+    if let Some(s) = a.idle_timeout_s {
+        cfg.idle_timeout_s = s;
+    }
+    if let Some(n) = a.max_body_bytes {
+        cfg.max_body_bytes = n;
+    }
+    if let Some(n) = a.max_buffered_bytes {
+        cfg.max_buffered_bytes = n;
+    }
+    if let Some(s) = a.upstream_header_timeout_s {
+        cfg.upstream_header_timeout_s = s;
+    }
+    if let Some(s) = a.request_timeout_s {
+        cfg.request_timeout_s = s;
+    }
     let listen: SocketAddr = format!("{}:{}", a.host, a.port)
         .parse()
         .with_context(|| format!("`{}:{}` is not an address to listen on", a.host, a.port))?;

@@ -27,6 +27,29 @@ pub struct RouterConfig {
     /// Endpoint metrics scrape period, ms (default 50).
     #[serde(default = "fifty")]
     pub scrape_interval_ms: u64,
+    /// A client connection that has sent part of a request but not all of its headers for this
+    /// long is closed, s (default 10).
+    #[serde(default = "default_header_read_timeout_s")]
+    pub header_read_timeout_s: f64,
+    /// A client connection with no request in flight and nothing received for this long is
+    /// closed, s (default 60).
+    #[serde(default = "default_idle_timeout_s")]
+    pub idle_timeout_s: f64,
+    /// Largest request body, bytes (default 16 MiB): a larger one is answered with 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// Request-body bytes buffered at once over all connections (body routing reads bodies
+    /// whole), bytes (default 64 MiB): a body that does not fit is answered with 503.
+    #[serde(default = "default_max_buffered_bytes")]
+    pub max_buffered_bytes: u64,
+    /// An endpoint that has taken a request but sent no response headers within this is given
+    /// up on with 504, s (default 60).
+    #[serde(default = "default_upstream_header_timeout_s")]
+    pub upstream_header_timeout_s: f64,
+    /// The whole exchange — reading the body, waiting for the endpoint, streaming its response
+    /// back — ends after this, s (default 600); a response still streaming is cut off.
+    #[serde(default = "default_request_timeout_s")]
+    pub request_timeout_s: f64,
 }
 
 fn yes() -> bool {
@@ -35,6 +58,52 @@ fn yes() -> bool {
 
 fn fifty() -> u64 {
     50
+}
+
+/// Default of [`RouterConfig::header_read_timeout_s`].
+pub const DEFAULT_HEADER_READ_TIMEOUT_S: f64 = 10.0;
+/// Default of [`RouterConfig::idle_timeout_s`].
+pub const DEFAULT_IDLE_TIMEOUT_S: f64 = 60.0;
+/// Default of [`RouterConfig::max_body_bytes`].
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 << 20;
+/// Default of [`RouterConfig::max_buffered_bytes`].
+pub const DEFAULT_MAX_BUFFERED_BYTES: u64 = 64 << 20;
+/// Default of [`RouterConfig::upstream_header_timeout_s`].
+pub const DEFAULT_UPSTREAM_HEADER_TIMEOUT_S: f64 = 60.0;
+/// Default of [`RouterConfig::request_timeout_s`].
+pub const DEFAULT_REQUEST_TIMEOUT_S: f64 = 600.0;
+
+/// Shortest timeout accepted (1 ms).
+pub const MIN_TIMEOUT_S: f64 = 0.001;
+/// Longest timeout accepted (one day): beyond it a timeout is no protection.
+pub const MAX_TIMEOUT_S: f64 = 86_400.0;
+/// Largest `max_body_bytes` accepted (4 GiB).
+pub const MAX_MAX_BODY_BYTES: u64 = 4 << 30;
+/// Largest `max_buffered_bytes` accepted (1 TiB).
+pub const MAX_MAX_BUFFERED_BYTES: u64 = 1 << 40;
+
+fn default_header_read_timeout_s() -> f64 {
+    DEFAULT_HEADER_READ_TIMEOUT_S
+}
+
+fn default_idle_timeout_s() -> f64 {
+    DEFAULT_IDLE_TIMEOUT_S
+}
+
+fn default_max_body_bytes() -> u64 {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_max_buffered_bytes() -> u64 {
+    DEFAULT_MAX_BUFFERED_BYTES
+}
+
+fn default_upstream_header_timeout_s() -> f64 {
+    DEFAULT_UPSTREAM_HEADER_TIMEOUT_S
+}
+
+fn default_request_timeout_s() -> f64 {
+    DEFAULT_REQUEST_TIMEOUT_S
 }
 
 /// One pool.
@@ -127,6 +196,12 @@ impl RouterConfig {
             base_models: BTreeMap::new(),
             body_routing: true,
             scrape_interval_ms: 50,
+            header_read_timeout_s: DEFAULT_HEADER_READ_TIMEOUT_S,
+            idle_timeout_s: DEFAULT_IDLE_TIMEOUT_S,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            upstream_header_timeout_s: DEFAULT_UPSTREAM_HEADER_TIMEOUT_S,
+            request_timeout_s: DEFAULT_REQUEST_TIMEOUT_S,
         }
     }
 
@@ -157,7 +232,7 @@ impl RouterConfig {
         Ok(c)
     }
 
-    /// Checks names and addresses.
+    /// Checks names, addresses, limits and timeouts.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let err = |message: String| ConfigError {
             origin: origin.to_string(),
@@ -187,7 +262,56 @@ impl RouterConfig {
         if self.scrape_interval_ms == 0 {
             return Err(err("scrape_interval_ms must be at least 1".into()));
         }
+        for (name, s) in [
+            ("header_read_timeout_s", self.header_read_timeout_s),
+            ("idle_timeout_s", self.idle_timeout_s),
+            ("upstream_header_timeout_s", self.upstream_header_timeout_s),
+            ("request_timeout_s", self.request_timeout_s),
+        ] {
+            // Below a millisecond a timeout is no time at all.
+            if !(s.is_finite() && (MIN_TIMEOUT_S..=MAX_TIMEOUT_S).contains(&s)) {
+                return Err(err(format!(
+                    "{name} must be a number of seconds from {MIN_TIMEOUT_S} to {MAX_TIMEOUT_S} (is {s})"
+                )));
+            }
+        }
+        for (name, n, max) in [
+            ("max_body_bytes", self.max_body_bytes, MAX_MAX_BODY_BYTES),
+            (
+                "max_buffered_bytes",
+                self.max_buffered_bytes,
+                MAX_MAX_BUFFERED_BYTES,
+            ),
+        ] {
+            if n == 0 || n > max {
+                return Err(err(format!(
+                    "{name} must be at least 1 and at most {max} (is {n})"
+                )));
+            }
+        }
+        if self.max_body_bytes > self.max_buffered_bytes {
+            return Err(err(format!(
+                "max_body_bytes ({}) must not be above max_buffered_bytes ({}): such a body could never be read",
+                self.max_body_bytes, self.max_buffered_bytes
+            )));
+        }
         Ok(())
+    }
+
+    /// The limits and timeouts, as durations (the configuration validated).
+    pub(crate) fn limits(&self) -> crate::limits::Limits {
+        let secs = |s: f64| {
+            std::time::Duration::try_from_secs_f64(s)
+                .unwrap_or(std::time::Duration::from_secs(MAX_TIMEOUT_S as u64))
+        };
+        crate::limits::Limits {
+            header_read: secs(self.header_read_timeout_s),
+            idle: secs(self.idle_timeout_s),
+            max_body: self.max_body_bytes,
+            max_buffered: i64::try_from(self.max_buffered_bytes).unwrap_or(i64::MAX),
+            upstream_header: secs(self.upstream_header_timeout_s),
+            request: secs(self.request_timeout_s),
+        }
     }
 }
 
@@ -229,5 +353,107 @@ mod tests {
         .unwrap();
         let e = RouterConfig::load(&yaml).unwrap_err().to_string();
         assert!(e.contains("pool `chat`") && e.contains("nope.yaml"), "{e}");
+    }
+
+    #[test]
+    fn limits_default_when_absent_and_bad_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = dir.path().join("router.yaml");
+        std::fs::write(
+            &yaml,
+            "pools:\n- name: p\n  endpoints: [\"127.0.0.1:8001\"]\n",
+        )
+        .unwrap();
+        let c = RouterConfig::load(&yaml).unwrap();
+        assert_eq!(
+            (
+                c.header_read_timeout_s,
+                c.idle_timeout_s,
+                c.max_body_bytes,
+                c.max_buffered_bytes,
+                c.upstream_header_timeout_s,
+                c.request_timeout_s
+            ),
+            (10.0, 60.0, 16 << 20, 64 << 20, 60.0, 600.0)
+        );
+        std::fs::write(
+            &yaml,
+            "pools:\n- name: p\n  endpoints: [\"127.0.0.1:8001\"]\nidle_timeout_s: 0.5\nmax_body_bytes: 1000\n",
+        )
+        .unwrap();
+        let c = RouterConfig::load(&yaml).unwrap();
+        assert_eq!((c.idle_timeout_s, c.max_body_bytes), (0.5, 1000));
+        let l = c.limits();
+        assert_eq!(l.idle, std::time::Duration::from_millis(500));
+        assert_eq!(l.header_read, std::time::Duration::from_secs(10));
+        std::fs::write(
+            &yaml,
+            "pools:\n- name: p\n  endpoints: [\"127.0.0.1:8001\"]\nrequest_timeout_s: 0\n",
+        )
+        .unwrap();
+        let e = RouterConfig::load(&yaml).unwrap_err().to_string();
+        assert!(
+            e.contains("request_timeout_s") && e.contains("router.yaml"),
+            "{e}"
+        );
+
+        let ok = RouterConfig::quick(vec!["127.0.0.1:1".into()], PickerConfig::RoundRobin);
+        let bad = [
+            (
+                RouterConfig {
+                    header_read_timeout_s: f64::NAN,
+                    ..ok.clone()
+                },
+                "header_read_timeout_s",
+            ),
+            (
+                RouterConfig {
+                    idle_timeout_s: f64::INFINITY,
+                    ..ok.clone()
+                },
+                "idle_timeout_s",
+            ),
+            (
+                RouterConfig {
+                    upstream_header_timeout_s: -1.0,
+                    ..ok.clone()
+                },
+                "upstream_header_timeout_s",
+            ),
+            (
+                RouterConfig {
+                    request_timeout_s: 1e9,
+                    ..ok.clone()
+                },
+                "request_timeout_s",
+            ),
+            (
+                RouterConfig {
+                    max_body_bytes: 0,
+                    ..ok.clone()
+                },
+                "max_body_bytes",
+            ),
+            (
+                RouterConfig {
+                    max_buffered_bytes: u64::MAX,
+                    ..ok.clone()
+                },
+                "max_buffered_bytes",
+            ),
+            (
+                RouterConfig {
+                    max_body_bytes: 2 << 20,
+                    max_buffered_bytes: 1 << 20,
+                    ..ok.clone()
+                },
+                "max_body_bytes (2097152) must not be above max_buffered_bytes (1048576)",
+            ),
+        ];
+        for (c, field) in bad {
+            let e = c.validate("flags").unwrap_err().to_string();
+            assert!(e.starts_with("flags: ") && e.contains(field), "{e}");
+        }
+        assert!(ok.validate("flags").is_ok());
     }
 }

@@ -9,6 +9,7 @@
 pub mod bbr;
 pub mod config;
 pub mod gie;
+pub mod limits;
 pub mod metrics;
 pub mod picker;
 pub mod server;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::Frame;
-use http_body_util::{BodyExt, Either, Empty, Full, Limited};
+use http_body_util::{BodyExt, Either, Empty, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::service::service_fn;
@@ -29,6 +29,9 @@ use tokio::time::Instant;
 
 use crate::bbr::{self, BASE_MODEL_HEADER, MODEL_HEADER};
 use crate::config::{PickerConfig, RouterConfig};
+use crate::limits::{
+    Buffered, ConnState, Expired, InFlight, Limits, Reservation, Watchdog, Watched,
+};
 use crate::metrics::{Endpoint, parse};
 use crate::picker::{Pick, PickRequest, Picker};
 use crate::upstream::{UpBody, Upstream};
@@ -39,8 +42,10 @@ pub const DESTINATION_HEADER: &str = "x-gateway-destination-endpoint";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// A negative value marks a request sheddable (429 when every endpoint is saturated).
 pub const PRIORITY_HEADER: &str = "x-inferbench-priority";
-/// Largest request body read for body-based routing.
-pub const MAX_BODY: usize = 64 << 20;
+/// A refused request body is read (and thrown away) up to this, so that a client that sends
+/// its whole body before reading the answer gets the answer rather than a reset; a larger one
+/// is not read.
+const DRAIN_MAX: u64 = 64 << 20;
 
 /// A pool at run time.
 pub struct Pool {
@@ -90,9 +95,12 @@ struct RouterMetrics {
 /// Requests the router answered itself, by status.
 struct Rejected {
     bad_request: Counter,
+    request_timeout: Counter,
+    too_large: Counter,
     shed: Counter,
     bad_gateway: Counter,
     unavailable: Counter,
+    gateway_timeout: Counter,
 }
 
 /// The router's shared state.
@@ -105,6 +113,9 @@ pub struct Router {
     rejected: Rejected,
     registry: Registry,
     next_id: AtomicU64,
+    limits: Limits,
+    /// Request-body bytes buffered now, over all connections (the budget, and a gauge).
+    buffered: Gauge,
 }
 
 impl Pool {
@@ -118,6 +129,11 @@ impl Router {
     /// The pools.
     pub fn pools(&self) -> &[Pool] {
         &self.pools
+    }
+
+    /// Request-body bytes buffered now, over all connections.
+    pub fn buffered_bytes(&self) -> u64 {
+        u64::try_from(self.buffered.get()).unwrap_or(0)
     }
 
     fn route(&self, model: Option<&str>, path: &str) -> usize {
@@ -150,6 +166,33 @@ pub const GATEWAY_SERVER: &str = "inferbench-router";
 /// What the router answers with: an endpoint's response streamed through, or its own.
 type RespBody = Either<Full<Bytes>, Guarded>;
 
+/// A response on its way to the client, its request counted in flight on the connection (for
+/// the connection's watchdog) until the body is sent or dropped.
+pub struct ClientBody {
+    inner: RespBody,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// OpenAI-style JSON error.
 fn error(status: StatusCode, kind: &str, message: &str, rid: &HeaderValue) -> Response<RespBody> {
     let body = serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}});
@@ -170,14 +213,27 @@ fn error(status: StatusCode, kind: &str, message: &str, rid: &HeaderValue) -> Re
     r
 }
 
+/// Why an endpoint's response was cut off on its way to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseError {
+    /// The endpoint's connection failed.
+    #[error(transparent)]
+    Upstream(#[from] hyper::Error),
+    /// The exchange ran past `request_timeout_s`.
+    #[error("the request ran past request_timeout_s")]
+    TimedOut,
+}
+
 /// A response body that streams the upstream's, gives its endpoint slot back when done and —
-/// read to the end — its connection back to the pool.
+/// read to the end — its connection back to the pool; cut off at the request's deadline.
 pub struct Guarded {
     inner: Incoming,
     done: bool,
     conn: Option<SendRequest<UpBody>>,
     pool: Arc<Router>,
     at: (usize, usize),
+    /// Fires at the request's deadline.
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Drop for Guarded {
@@ -195,17 +251,20 @@ impl Drop for Guarded {
 
 impl http_body::Body for Guarded {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ResponseError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, ResponseError>>> {
+        if self.timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(ResponseError::TimedOut)));
+        }
         let r = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(None) = r {
             self.done = true;
         }
-        r
+        r.map_err(ResponseError::Upstream)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -223,23 +282,188 @@ fn strip_hop_by_hop(h: &mut http::HeaderMap) {
     h.remove("keep-alive");
 }
 
-async fn proxy(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
-    let (mut parts, body) = req.into_parts();
+/// Why a request body was not read whole.
+enum BodyFail {
+    /// The connection failed.
+    Broken,
+    /// Over `max_body_bytes`.
+    TooLarge,
+    /// Over what is left of `max_buffered_bytes`.
+    Busy,
+}
+
+/// Reads a request body whole (of `declared` bytes, if known), counting it against the body
+/// limit and the router's budget as it comes: a declared length is reserved before anything is
+/// read, an undeclared one as it grows. A body that comes in one piece is not copied.
+async fn read_body(
+    r: &Router,
+    body: &mut Incoming,
+    declared: Option<u64>,
+) -> Result<(Bytes, Reservation), BodyFail> {
+    let max = r.limits.max_body;
+    let mut reservation = Reservation::new(&r.buffered, r.limits.max_buffered);
+    if let Some(n) = declared
+        && !reservation.cover(n)
+    {
+        return Err(BodyFail::Busy);
+    }
+    let mut first: Option<Bytes> = None;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut len: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| BodyFail::Broken)?.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        len = len.saturating_add(data.len() as u64);
+        if len > max {
+            return Err(BodyFail::TooLarge);
+        }
+        if first.is_none() && buf.capacity() == 0 {
+            if !reservation.cover(len) {
+                return Err(BodyFail::Busy);
+            }
+            first = Some(data);
+            continue;
+        }
+        // Room for this piece: the declared length at once, or twice what came so far.
+        let cap = if let Some(f) = first.take() {
+            let cap = declared.unwrap_or(len.saturating_mul(2)).max(len).min(max);
+            buf.extend_from_slice(&f);
+            cap
+        } else if len > buf.capacity() as u64 {
+            (buf.capacity() as u64).saturating_mul(2).max(len).min(max)
+        } else {
+            0
+        };
+        if cap > 0 {
+            let Ok(more) = usize::try_from(cap.saturating_sub(buf.len() as u64)) else {
+                return Err(BodyFail::TooLarge);
+            };
+            if !reservation.cover(cap) {
+                return Err(BodyFail::Busy);
+            }
+            buf.reserve_exact(more);
+        }
+        buf.extend_from_slice(&data);
+    }
+    let bytes = match first {
+        Some(f) => f,
+        None => Bytes::from(buf),
+    };
+    Ok((bytes, reservation))
+}
+
+/// Answers a body the router will not take with 413 or 503, after reading (and throwing away)
+/// the rest of it when `drain` — for at most the header-read timeout and [`DRAIN_MAX`] bytes.
+async fn refuse_body(
+    r: &Router,
+    fail: BodyFail,
+    body: &mut Incoming,
+    drain: bool,
+    deadline: Instant,
+    rid: &HeaderValue,
+) -> Response<RespBody> {
+    let resp = match fail {
+        BodyFail::TooLarge => {
+            r.rejected.too_large.inc();
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                &format!(
+                    "the request body is over {} bytes (max_body_bytes)",
+                    r.limits.max_body
+                ),
+                rid,
+            )
+        }
+        BodyFail::Busy => {
+            r.rejected.unavailable.inc();
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                &format!(
+                    "the router holds as many request-body bytes as it may ({}, max_buffered_bytes); retry",
+                    r.limits.max_buffered
+                ),
+                rid,
+            )
+        }
+        BodyFail::Broken => {
+            r.rejected.bad_request.inc();
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "the request body could not be read",
+                rid,
+            );
+        }
+    };
+    if drain {
+        let until = (Instant::now() + r.limits.header_read).min(deadline);
+        let _ = tokio::time::timeout_at(until, async {
+            let mut left = DRAIN_MAX;
+            while let Some(Ok(f)) = body.frame().await {
+                if let Some(d) = f.data_ref() {
+                    left = left.saturating_sub(d.len() as u64);
+                    if left == 0 {
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
+    }
+    resp
+}
+
+async fn proxy(r: &Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
+    let start = Instant::now();
+    let deadline = start + r.limits.request;
+    let (mut parts, mut body) = req.into_parts();
     let rid = match parts.headers.get(REQUEST_ID_HEADER) {
         Some(v) => v.clone(),
         None => r.request_id(),
     };
+    // Over HTTP/1 a body left unread makes the connection close under a client still sending
+    // it (a reset, not our answer): a refused one is read away, unless the client waits for
+    // `100 Continue` (it is not sent when the body is refused before it is read).
+    let h1 = parts.version < http::Version::HTTP_2;
+    let declared = http_body::Body::size_hint(&body).exact();
+    if declared.is_some_and(|n| n > r.limits.max_body) {
+        let drain = h1
+            && !parts.headers.contains_key(http::header::EXPECT)
+            && declared.is_some_and(|n| n <= DRAIN_MAX);
+        return refuse_body(r, BodyFail::TooLarge, &mut body, drain, deadline, &rid).await;
+    }
+    // One timer for the whole exchange: the request's deadline while its body is read, the
+    // endpoint's while its headers are awaited, the request's again while the response streams.
+    let mut timer = Box::pin(tokio::time::sleep_until(deadline));
     let mut info = bbr::BodyInfo::default();
     let body: UpBody = if r.body_routing {
-        let t0 = Instant::now();
-        let bytes = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(b) => b.to_bytes(),
+        let read = tokio::select! {
+            biased;
+            read = read_body(r, &mut body, declared) => Ok(read),
+            () = timer.as_mut() => Err(()),
+        };
+        let (bytes, reservation) = match read {
+            Ok(Ok(b)) => b,
+            Ok(Err(fail)) => {
+                // Refused before a byte was read only when the declared length did not fit.
+                let unread = matches!(fail, BodyFail::Busy) && declared.is_some();
+                let drain = h1
+                    && !matches!(fail, BodyFail::Broken)
+                    && !(unread && parts.headers.contains_key(http::header::EXPECT));
+                return refuse_body(r, fail, &mut body, drain, deadline, &rid).await;
+            }
             Err(_) => {
-                r.rejected.bad_request.inc();
+                r.rejected.request_timeout.inc();
                 return error(
-                    StatusCode::BAD_REQUEST,
+                    StatusCode::REQUEST_TIMEOUT,
                     "invalid_request_error",
-                    "the request body could not be read (or is over 64 MiB)",
+                    "the request body did not arrive within request_timeout_s",
                     &rid,
                 );
             }
@@ -259,7 +483,7 @@ async fn proxy(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
             }
             Err(_) => {}
         }
-        r.metrics.body_read.observe(t0.elapsed().as_secs_f64());
+        r.metrics.body_read.observe(start.elapsed().as_secs_f64());
         if let Some(m) = &info.model
             && let Ok(v) = HeaderValue::from_str(m)
         {
@@ -268,7 +492,7 @@ async fn proxy(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
                 parts.headers.insert(BASE_MODEL_HEADER, base.clone());
             }
         }
-        Either::Left(Full::new(bytes))
+        Either::Left(Buffered::new(bytes, reservation))
     } else {
         Either::Right(body)
     };
@@ -295,7 +519,9 @@ async fn proxy(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
         },
         &pool.endpoints,
     );
-    pool.decision.observe(t0.elapsed().as_secs_f64());
+    let t1 = Instant::now();
+    pool.decision
+        .observe(t1.saturating_duration_since(t0).as_secs_f64());
     let i = match pick {
         Pick::Endpoint(i) if i < pool.upstreams.len() => i,
         Pick::Endpoint(_) | Pick::NoEndpoint => {
@@ -329,8 +555,20 @@ async fn proxy(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
         parts.headers.insert(DESTINATION_HEADER, d.clone());
     }
     parts.headers.insert(REQUEST_ID_HEADER, rid.clone());
-    match up.send(Request::from_parts(parts, body)).await {
-        Ok((resp, conn)) => {
+    let wait = (t1 + r.limits.upstream_header).min(deadline);
+    if wait < deadline {
+        timer.as_mut().reset(wait);
+    }
+    let sent = tokio::select! {
+        biased;
+        sent = up.send(Request::from_parts(parts, body)) => Ok(sent),
+        () = timer.as_mut() => Err(()),
+    };
+    match sent {
+        Ok(Ok((resp, conn))) => {
+            if wait < deadline {
+                timer.as_mut().reset(deadline);
+            }
             let (mut rp, incoming) = resp.into_parts();
             strip_hop_by_hop(&mut rp.headers);
             if let Some(d) = &up.dest {
@@ -343,10 +581,11 @@ async fn proxy(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
                 conn: Some(conn),
                 pool: r.clone(),
                 at: (pool_at, i),
+                timer,
             };
             Response::from_parts(rp, Either::Right(guarded))
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             up.ep.in_flight.fetch_sub(1, Ordering::Relaxed);
             up.in_flight.dec();
             r.rejected.bad_gateway.inc();
@@ -362,11 +601,27 @@ async fn proxy(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
                 &rid,
             )
         }
+        Err(_) => {
+            // The request (and the connection it is on) is dropped: the endpoint sees it go.
+            up.ep.in_flight.fetch_sub(1, Ordering::Relaxed);
+            up.in_flight.dec();
+            r.rejected.gateway_timeout.inc();
+            error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "gateway_timeout",
+                &format!(
+                    "endpoint {} sent no response headers within {:.3} s",
+                    up.ep.addr,
+                    wait.saturating_duration_since(t1).as_secs_f64()
+                ),
+                &rid,
+            )
+        }
     }
 }
 
 /// The router's own `/metrics`, or the proxy.
-async fn handle(r: Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
+async fn handle(r: &Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
     if req.uri().path() == "/metrics" && req.method() == http::Method::GET {
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &r.registry).is_err() {
@@ -523,10 +778,19 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
     };
     let rejected = Rejected {
         bad_request: rejected_for("400"),
+        request_timeout: rejected_for("408"),
+        too_large: rejected_for("413"),
         shed: rejected_for("429"),
         bad_gateway: rejected_for("502"),
         unavailable: rejected_for("503"),
+        gateway_timeout: rejected_for("504"),
     };
+    let buffered = Gauge::default();
+    registry.register(
+        "buffered_body_bytes",
+        "Request-body bytes buffered now (body routing), over all connections",
+        buffered.clone(),
+    );
     let mut pools = Vec::new();
     for p in &cfg.pools {
         let endpoints: Vec<Arc<Endpoint>> = p
@@ -605,6 +869,8 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
         rejected,
         registry,
         next_id: AtomicU64::new(1),
+        limits: cfg.limits(),
+        buffered,
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -663,7 +929,8 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
 }
 
 /// Accepts connections until told to stop; each serves HTTP/1.1 with keep-alive (or h2c), and
-/// on stop finishes the requests it is on.
+/// on stop finishes the requests it is on. Each connection's watchdog closes it when a request
+/// head takes longer than the header-read timeout, or when it has been idle for the idle one.
 async fn serve(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
@@ -684,23 +951,57 @@ async fn serve(
         };
         // Nagle would hold each small SSE chunk until the last one is acknowledged.
         let _ = tcp.set_nodelay(true);
+        let state = Arc::new(ConnState::default());
         let r = router.clone();
-        let svc = service_fn(move |req| {
+        let in_conn = state.clone();
+        let svc = service_fn(move |req: Request<Incoming>| {
             let r = r.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(r, req).await) }
+            let in_flight =
+                InFlight::begin(in_conn.clone(), req.version() == http::Version::HTTP_2);
+            async move {
+                let resp = handle(&r, req).await;
+                Ok::<_, std::convert::Infallible>(resp.map(|inner| ClientBody {
+                    inner,
+                    _in_flight: in_flight,
+                }))
+            }
         });
+        let limits = router.limits;
         let mut stop = stop.clone();
         tokio::spawn(async move {
             // HTTP/1.1 with keep-alive, or HTTP/2 with prior knowledge (h2c), as the client
             // opens; upstream it is HTTP/1.1, as vLLM serves.
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+            let io = TokioIo::new(Watched::new(tcp, state.clone()));
+            let conn = builder.serve_connection(io, svc);
             let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            let mut dog = Watchdog::new(&limits, Instant::now());
+            let every = dog.every();
+            let tick = tokio::time::sleep(every);
+            let mut tick = std::pin::pin!(tick);
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => return,
+                    _ = stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.as_mut().await;
+                        return;
+                    }
+                    () = tick.as_mut() => {
+                        let now = Instant::now();
+                        match dog.look(now, state.take()) {
+                            None => tick.as_mut().reset(now + every),
+                            // A head that never ends: dropped, as hyper drops one that is
+                            // malformed.
+                            Some(Expired::HeaderRead) => return,
+                            Some(Expired::Idle) => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = tokio::time::timeout(limits.header_read, conn.as_mut())
+                                    .await;
+                                return;
+                            }
+                        }
+                    }
                 }
             }
         });

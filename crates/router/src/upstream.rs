@@ -6,9 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
-use http_body_util::{Either, Full};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -16,10 +15,11 @@ use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
+use crate::limits::Buffered;
 use crate::metrics::Endpoint;
 
 /// A request body on its way upstream: read whole (body-based routing), or streamed through.
-pub type UpBody = Either<Full<Bytes>, Incoming>;
+pub type UpBody = Either<Buffered, Incoming>;
 
 /// Idle connections kept per endpoint at most.
 const MAX_IDLE: usize = 1024;

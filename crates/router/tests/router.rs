@@ -395,3 +395,443 @@ async fn upstream_connections_are_reused_and_a_closed_one_is_replaced() {
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
     r.shutdown().await;
 }
+
+/// A router configuration with small limits for the tests below (each test changes what it
+/// needs).
+fn limited(endpoints: Vec<String>) -> RouterConfig {
+    RouterConfig {
+        header_read_timeout_s: 30.0,
+        idle_timeout_s: 30.0,
+        upstream_header_timeout_s: 30.0,
+        request_timeout_s: 60.0,
+        ..RouterConfig::quick(endpoints, PickerConfig::RoundRobin)
+    }
+}
+
+/// Reads from `s` until the peer closes it (end of stream or reset): whatever came.
+async fn until_closed(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// One request on a kept-alive connection: (status, body). The response must carry a
+/// Content-Length.
+async fn keep_alive_request(s: &mut tokio::net::TcpStream, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the response: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-length in {head}"));
+    while got.len() < end + len {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed in the body");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        String::from_utf8_lossy(&got[end..end + len]).to_string(),
+    )
+}
+
+/// An endpoint that reads each request (its Content-Length) and answers 200 with a small JSON
+/// body, on kept-alive connections.
+async fn plain_backend() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let end = loop {
+                        if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while got.len() < end + len {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    got.drain(..end + len);
+                    let body = format!(r#"{{"object":"chat.completion","received":{len}}}"#);
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A chat request of about `size` bytes of JSON.
+fn big_body(size: usize) -> Vec<u8> {
+    let head = r#"{"model":"mock-model","max_tokens":2,"messages":[{"role":"user","content":""#;
+    let tail = r#""}]}"#;
+    let mut b = head.as_bytes().to_vec();
+    b.resize(size - tail.len(), b'a');
+    b.extend_from_slice(tail.as_bytes());
+    b
+}
+
+/// The router's `/metrics` text.
+async fn router_metrics(r: &inferbench_router::RouterHandle) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_never_ends_is_cut_off_after_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let f = instance(fast("mock-model")).await;
+    let cfg = RouterConfig {
+        header_read_timeout_s: 0.3,
+        ..limited(vec![addr(&f)])
+    };
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // A connection that says nothing is idle (30 s here), not a slow head.
+    let mut quiet = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    // Slowloris: a head sent a line every 50 ms, never ending.
+    let s = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let t0 = std::time::Instant::now();
+    let drip = tokio::spawn(async move {
+        if wr
+            .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .is_err()
+        {
+            return;
+        }
+        for i in 0..400 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if wr
+                .write_all(format!("X-Drip-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        use tokio::io::AsyncReadExt;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the slow head's connection is still open after 10 s");
+    let took = t0.elapsed();
+    drip.abort();
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    // The quiet connection is still served.
+    let body =
+        br#"{"model":"mock-model","messages":[{"role":"user","content":"hi"}],"max_tokens":2}"#;
+    let (status, text) = keep_alive_request(&mut quiet, body).await;
+    assert_eq!(status, 200, "{text}");
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_is_closed_after_the_idle_timeout_and_a_busy_one_is_not() {
+    let f = instance(InstanceConfig {
+        itl_ms: 25.0,
+        ..fast("mock-model")
+    })
+    .await;
+    let cfg = RouterConfig {
+        header_read_timeout_s: 0.2,
+        idle_timeout_s: 1.0,
+        ..limited(vec![addr(&f)])
+    };
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let body =
+        br#"{"model":"mock-model","messages":[{"role":"user","content":"hi"}],"max_tokens":2}"#;
+    let mut s = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    assert_eq!(keep_alive_request(&mut s, body).await.0, 200);
+    // Idle for well over the header-read timeout: still open (that one is for heads).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(keep_alive_request(&mut s, body).await.0, 200);
+    let t0 = std::time::Instant::now();
+    let rest = tokio::time::timeout(Duration::from_secs(10), until_closed(&mut s))
+        .await
+        .expect("the idle connection is still open after 10 s");
+    let took = t0.elapsed();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    // A response streaming for longer than the idle timeout (60 gaps of ≥ 25 ms) is not cut.
+    let c = Client::new(&ClientConfig::new(&r.url())).unwrap();
+    let sp = spec("mock-model", true, 60);
+    let o = c.send(&sp, c.body(&sp)).await;
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(o.token_events.len(), 60);
+    assert!(o.end - o.sent >= Duration::from_millis(1475));
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_endpoint_is_answered_with_504_after_the_upstream_header_timeout() {
+    use tokio::io::AsyncReadExt;
+    // Takes connections and reads requests, never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let cfg = RouterConfig {
+        upstream_header_timeout_s: 0.3,
+        ..limited(vec![upstream])
+    };
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let t0 = std::time::Instant::now();
+    let (status, text) = tokio::time::timeout(
+        Duration::from_secs(10),
+        reqwest_like_post(&r.url(), br#"{"model":"m","messages":[]}"#),
+    )
+    .await
+    .expect("no answer within 10 s");
+    let took = t0.elapsed();
+    assert_eq!(status, 504, "{text}");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    let lower = text.to_lowercase();
+    assert!(lower.contains("server: inferbench-router"), "{text}");
+    assert!(text.contains(r#""type":"gateway_timeout""#), "{text}");
+    // The load generator puts it on the router's side.
+    let c = Client::new(&ClientConfig::new(&r.url())).unwrap();
+    let sp = spec("m", false, 2);
+    let o = c.send(&sp, c.body(&sp)).await;
+    match &o.error {
+        Some((inferbench_loadgen::client::ErrorKind::Http { status, .. }, side)) => {
+            assert_eq!(*status, 504);
+            assert_eq!(*side, inferbench_loadgen::client::Side::Gateway);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        router_metrics(&r)
+            .await
+            .contains("inferbench_router_rejected_total{code=\"504\"} 2")
+    );
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_still_streaming_at_the_request_timeout_is_cut_off() {
+    let f = instance(InstanceConfig {
+        itl_ms: 50.0,
+        ..fast("mock-model")
+    })
+    .await;
+    let cfg = RouterConfig {
+        request_timeout_s: 0.5,
+        ..limited(vec![addr(&f)])
+    };
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let c = Client::new(&ClientConfig::new(&r.url())).unwrap();
+    // 200 tokens 50 ms apart would take 10 s.
+    let sp = spec("mock-model", true, 200);
+    let o = tokio::time::timeout(Duration::from_secs(10), c.send(&sp, c.body(&sp)))
+        .await
+        .expect("not cut off within 10 s");
+    assert_eq!(o.status, Some(200));
+    assert!(o.error.is_some());
+    assert!(!o.token_events.is_empty() && o.token_events.len() < 200);
+    assert!(o.end - o.sent >= Duration::from_millis(500));
+    // Its endpoint slot is given back.
+    assert_eq!(
+        r.router.pools()[0].endpoints[0]
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_per_request_limit_is_answered_with_413() {
+    use tokio::io::AsyncWriteExt;
+    let upstream = plain_backend().await;
+    let cfg = RouterConfig {
+        max_body_bytes: 1 << 20,
+        max_buffered_bytes: 2 << 20,
+        ..limited(vec![upstream])
+    };
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // Declared over the limit: refused before it is read (then read away, so that the client
+    // gets the answer).
+    let (status, text) = reqwest_like_post(&r.url(), &big_body((1 << 20) + 1)).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(
+        text.to_lowercase().contains("server: inferbench-router"),
+        "{text}"
+    );
+    assert!(text.contains("max_body_bytes"), "{text}");
+    // Chunked, undeclared: refused once the limit is passed.
+    let mut s = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let body = big_body(3 << 19);
+    for piece in body.chunks(64 << 10) {
+        let _ = s
+            .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+            .await;
+        let _ = s.write_all(piece).await;
+        let _ = s.write_all(b"\r\n").await;
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let text = String::from_utf8_lossy(&until_closed(&mut s).await).to_string();
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    // At the limit: forwarded whole.
+    let (status, text) = reqwest_like_post(&r.url(), &big_body(1 << 20)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(r#""received":1048576"#), "{text}");
+    assert_eq!(r.router.buffered_bytes(), 0);
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_bodies_past_the_buffered_limit_get_503_and_the_rest_go_through() {
+    use tokio::io::AsyncWriteExt;
+    let upstream = plain_backend().await;
+    let cfg = RouterConfig {
+        max_body_bytes: 1 << 20,
+        max_buffered_bytes: 2 << 20,
+        ..limited(vec![upstream])
+    };
+    let r = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let body = Arc::new(big_body(1 << 20));
+    // Eight heads of 1 MiB bodies first: two fit the 2 MiB, six are refused at once.
+    let mut conns = Vec::new();
+    for _ in 0..8 {
+        let mut s = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+        let head = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        conns.push(s);
+    }
+    let refused = "inferbench_router_rejected_total{code=\"503\"} 6";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !router_metrics(&r).await.contains(refused) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            router_metrics(&r).await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(r.router.buffered_bytes(), 2 << 20);
+    assert!(
+        router_metrics(&r)
+            .await
+            .contains("inferbench_router_buffered_body_bytes 2097152")
+    );
+    // Then the bodies, all at once.
+    let mut tasks = Vec::new();
+    for mut s in conns {
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = s.write_all(&body).await;
+            String::from_utf8_lossy(&until_closed(&mut s).await).to_string()
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for t in tasks {
+        let text = t.await.unwrap();
+        let status = text.split_whitespace().nth(1).unwrap_or("none").to_string();
+        if status == "503" {
+            assert!(text.contains("max_buffered_bytes"), "{text}");
+            assert!(
+                text.to_lowercase().contains("server: inferbench-router"),
+                "{text}"
+            );
+        }
+        *statuses.entry(status).or_default() += 1;
+    }
+    assert_eq!(
+        statuses,
+        [("200".to_string(), 2), ("503".to_string(), 6)].into()
+    );
+    // All given back; the router serves as before.
+    assert_eq!(r.router.buffered_bytes(), 0);
+    for _ in 0..3 {
+        let (status, text) = reqwest_like_post(&r.url(), &body).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    assert_eq!(r.router.buffered_bytes(), 0);
+    r.shutdown().await;
+}
