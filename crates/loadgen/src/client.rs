@@ -313,7 +313,7 @@ impl Lease<'_> {
 /// multiplexed connection per host).
 enum Transport {
     Http1(Arc<[Target]>),
-    Http2(HyperClient<HttpConnector, Full<Bytes>>, Arc<[Uri]>),
+    Http2(Box<HyperClient<HttpConnector, Full<Bytes>>>, Arc<[Uri]>),
 }
 
 /// The client: one per run, shared by every request.
@@ -413,7 +413,7 @@ impl Client {
                 .pool_max_idle_per_host(usize::MAX)
                 .http2_only(true)
                 .build(connector);
-            Transport::Http2(http, uris.into())
+            Transport::Http2(Box::new(http), uris.into())
         } else {
             let mut targets = Vec::new();
             for uri in &uris {
