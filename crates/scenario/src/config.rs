@@ -70,10 +70,15 @@ impl<'de> Deserialize<'de> for Dur {
             S(String),
         }
         match Repr::deserialize(d)? {
-            Repr::N(v) if v.is_finite() && v >= 0.0 => Ok(Dur(Duration::from_secs_f64(v))),
-            Repr::N(v) => Err(serde::de::Error::custom(format!(
-                "`{v}` is not a duration ≥ 0"
-            ))),
+            // `try_`: a number of seconds too large for a Duration is an error, not a panic
+            // (the limits themselves are checked, with the field named, by validation).
+            Repr::N(v) => match Duration::try_from_secs_f64(v) {
+                Ok(d) if v.is_finite() => Ok(Dur(d)),
+                _ => Err(serde::de::Error::custom(format!(
+                    "not a number of seconds ≥ 0 within the limit of {} s (7 days)",
+                    crate::validate::limits::MAX_DURATION.as_secs()
+                ))),
+            },
             Repr::S(s) => parse_duration(&s)
                 .map(Dur)
                 .map_err(|e| serde::de::Error::custom(e.to_string())),
@@ -107,10 +112,26 @@ impl<'de> Deserialize<'de> for Tokens {
         #[serde(untagged)]
         enum Repr {
             N(u64),
+            F(f64),
             S(String),
         }
         let text = match Repr::deserialize(d)? {
             Repr::N(n) => n.to_string(),
+            // `1e6` is a whole number written as a float; its bound is checked by validation.
+            Repr::F(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1e15 => {
+                format!("{v:.0}")
+            }
+            Repr::F(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 => {
+                return Err(serde::de::Error::custom(format!(
+                    "{v:e} is above the limit of {} tokens per request",
+                    crate::validate::limits::MAX_TOKENS
+                )));
+            }
+            Repr::F(v) => {
+                return Err(serde::de::Error::custom(format!(
+                    "`{v}` is not a whole number of tokens ≥ 0"
+                )));
+            }
             Repr::S(s) => s,
         };
         LengthDist::parse(&text)
@@ -588,7 +609,7 @@ pub enum ConfigError {
         message: String,
     },
     /// Wrong YAML, a wrong type, an unknown key, or a value that makes no sense.
-    #[error("{file}:{line}: {field}: {message}")]
+    #[error("{file}{}: {field}: {message}", line_part(*line))]
     At {
         /// The file.
         file: String,
@@ -599,6 +620,15 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// `:LINE`, or nothing when the line is unknown (0): values built from command-line flags.
+fn line_part(line: u64) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
 }
 
 /// A parsed file with where it came from.
@@ -626,7 +656,8 @@ impl Config {
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let file: ConfigFile = serde_saphyr::from_str(text).map_err(|e| {
             let line = e.location().map_or(0, |l| l.line());
-            let message = first_line_of(&e.to_string());
+            let column = e.location().map_or(0, |l| l.column());
+            let message = with_value(text, line, column, &first_line_of(&e.to_string()));
             ConfigError::At {
                 file: origin.to_string(),
                 line,
@@ -695,70 +726,127 @@ fn first_line_of(msg: &str) -> String {
         .to_string()
 }
 
-/// The dotted path of the key on `line` (1-based) of a block-style YAML text, e.g.
-/// `scenarios[1].load.rate`; empty when the line holds no key.
-pub fn field_at(text: &str, line: u64) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    if line == 0 || line as usize > lines.len() {
-        return String::new();
+/// saphyr's message without its own `line L column C: ` (we print file:line), followed by the
+/// value written at that place, when there is one: `invalid u64 (got `-3`)`.
+fn with_value(text: &str, line: u64, column: u64, message: &str) -> String {
+    let message = match message.split_once(": ") {
+        Some((pos, rest)) if pos.starts_with("line ") && pos.contains(" column ") => rest,
+        _ => message,
+    };
+    let value = (line > 0 && column > 0)
+        .then(|| text.lines().nth(line as usize - 1))
+        .flatten()
+        .map(|l| {
+            let from: String = l.chars().skip(column as usize - 1).collect();
+            let end = from
+                .find([',', '}', ']'])
+                .unwrap_or(from.len())
+                .min(from.find(" #").unwrap_or(from.len()));
+            from[..end].trim().to_string()
+        })
+        .unwrap_or_default();
+    if value.is_empty()
+        || value.chars().count() > 40
+        || value.ends_with(':')
+        || value.contains(": ")
+        || message.contains(&format!("`{value}`"))
+    {
+        message.to_string()
+    } else {
+        format!("{message} (got `{value}`)")
     }
-    // Walk every line up to `line`, keeping a stack of (indent, segment, item index): a
-    // segment is a key, or a sequence item (`index` set).
+}
+
+/// The dotted path of the key on `line` (1-based) of a block-style YAML text, e.g.
+/// `scenarios[1].load.rate` (on a line with no key of its own: the innermost key or item open
+/// there); empty for line 0 or past the end.
+pub fn field_at(text: &str, line: u64) -> String {
+    let mut found = String::new();
+    walk_keys(text, |n, path| {
+        if n as u64 == line {
+            found = path.to_string();
+        }
+        (n as u64) < line
+    });
+    found
+}
+
+/// The first line (1-based) whose key has the dotted path `path` (as [`field_at`] names it),
+/// for values whose line the parser does not keep; `None` when no line holds it (e.g. a key
+/// inside a `{…}` flow mapping).
+pub fn line_of(text: &str, path: &str) -> Option<u64> {
+    let mut found = None;
+    walk_keys(text, |n, p| {
+        if p == path {
+            found = Some(n as u64);
+            return false;
+        }
+        true
+    });
+    found
+}
+
+/// Calls `f(line, path)` for every line (1-based), in order, until `f` returns false: `path`
+/// is the key or sequence item the line opens, else the innermost one open before it.
+fn walk_keys(text: &str, mut f: impl FnMut(usize, &str) -> bool) {
+    // Walk the lines, keeping a stack of (indent, segment, item index): a segment is a key, or
+    // a sequence item (`index` set).
     let mut stack: Vec<(usize, String, Option<usize>)> = Vec::new();
-    for raw in lines.iter().take(line as usize) {
+    for (i, raw) in text.lines().enumerate() {
         let content = raw.split(" #").next().unwrap_or("");
         let trimmed = content.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("---") {
-            continue;
+        if !(trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("---")) {
+            push_line(&mut stack, content.len() - trimmed.len(), trimmed);
         }
-        let mut indent = content.len() - trimmed.len();
-        let mut rest = trimmed;
-        // `- ` opens the next item of the sequence at this indent (item 0 of a new one).
-        while let Some(after) = rest
-            .strip_prefix("- ")
-            .or_else(|| (rest == "-").then_some(""))
-        {
-            while stack.last().is_some_and(|(i, _, _)| *i > indent) {
-                stack.pop();
+        let mut path = String::new();
+        for (_, seg, _) in &stack {
+            if !seg.starts_with('[') && !path.is_empty() {
+                path.push('.');
             }
-            let n = match stack.last() {
-                Some((i, _, Some(n))) if *i == indent => {
-                    let n = n + 1;
-                    stack.pop();
-                    n
-                }
-                _ => 0,
-            };
-            stack.push((indent, format!("[{n}]"), Some(n)));
-            let skipped = rest.len() - after.len();
-            let after_trim = after.trim_start();
-            indent += skipped + (after.len() - after_trim.len());
-            rest = after_trim;
+            path.push_str(seg);
         }
-        let Some((k, _)) = rest.split_once(':') else {
-            continue;
-        };
-        if k.is_empty() || k.starts_with('{') || k.starts_with('[') {
-            continue;
+        if !f(i + 1, &path) {
+            return;
         }
-        let k = k.trim().trim_matches('"').trim_matches('\'').to_string();
-        while stack.last().is_some_and(|(i, _, _)| *i >= indent) {
+    }
+}
+
+/// Updates the stack of open keys and items with one non-blank line.
+fn push_line(stack: &mut Vec<(usize, String, Option<usize>)>, mut indent: usize, trimmed: &str) {
+    let mut rest = trimmed;
+    // `- ` opens the next item of the sequence at this indent (item 0 of a new one).
+    while let Some(after) = rest
+        .strip_prefix("- ")
+        .or_else(|| (rest == "-").then_some(""))
+    {
+        while stack.last().is_some_and(|(i, _, _)| *i > indent) {
             stack.pop();
         }
-        stack.push((indent, k, None));
-    }
-    let mut out = String::new();
-    for (_, seg, _) in &stack {
-        if seg.starts_with('[') {
-            out.push_str(seg);
-        } else {
-            if !out.is_empty() {
-                out.push('.');
+        let n = match stack.last() {
+            Some((i, _, Some(n))) if *i == indent => {
+                let n = n + 1;
+                stack.pop();
+                n
             }
-            out.push_str(seg);
-        }
+            _ => 0,
+        };
+        stack.push((indent, format!("[{n}]"), Some(n)));
+        let skipped = rest.len() - after.len();
+        let after_trim = after.trim_start();
+        indent += skipped + (after.len() - after_trim.len());
+        rest = after_trim;
     }
-    out
+    let Some((k, _)) = rest.split_once(':') else {
+        return;
+    };
+    if k.is_empty() || k.starts_with('{') || k.starts_with('[') {
+        return;
+    }
+    let k = k.trim().trim_matches('"').trim_matches('\'').to_string();
+    while stack.last().is_some_and(|(i, _, _)| *i >= indent) {
+        stack.pop();
+    }
+    stack.push((indent, k, None));
 }
 
 #[cfg(test)]

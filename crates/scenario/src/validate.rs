@@ -1,19 +1,70 @@
-//! Checks that go beyond types: positive rates, known names, one load kind, readable rules.
-//! Every message names the file, the line and the field.
+//! Checks that go beyond types, all made before any request is sent: rates, concurrencies, token
+//! counts, durations and counts within the [`limits`], known names, one load kind, readable
+//! rules, and prompts files read to the end. Every message names the file, the line and the
+//! field (its dotted path, e.g. `scenarios[0].load.rate`), and for a limit the value and the limit.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
-use crate::config::{Config, ConfigError, Load, Loc, Scenario};
+use inferbench_workload::dist::LengthDist;
+
+use crate::config::{Config, ConfigError, Dur, Load, Loc, Scenario, Tokens, Weighted};
 use crate::threshold::Threshold;
+use limits::*;
 
-/// Validates a parsed file.
+/// The bounds every scenario file (and every scenario built from flags) must keep; documented in
+/// `docs/scenarios.md` ("Limits"). They are far above what one client machine can drive, and
+/// low enough that a typo (an extra `000`, `1e12`) is refused instead of exhausting memory or
+/// CPU.
+pub mod limits {
+    use std::time::Duration;
+
+    /// Most requests/s of any open-loop rate (`rate`, stage rates, stress `start`/`step`/`max`)
+    /// and most users/s of `users.spawn_rate`; rates must also be > 0 (stage rates ≥ 0).
+    pub const MAX_RATE: f64 = 100_000.0;
+    /// Most requests in flight of a closed loop (`concurrency`, stage and stress levels,
+    /// `sweep.max_concurrency`, `users.users`).
+    pub const MAX_CONCURRENCY: i64 = 100_000;
+    /// Most prompt or output tokens of one request: every parameter of a length distribution,
+    /// mixes, `shared_prefix.prefix_tokens` (plus the prompt after it), a prompts file's
+    /// `max_tokens`, and the last turn of a multi-turn conversation (which carries the history).
+    pub const MAX_TOKENS: u64 = 1_000_000;
+    /// Longest duration: `duration`, `warmup`, stage, step and hold durations, the users ramp
+    /// (`users / spawn_rate`), `arm_window`, timeouts and SLO limits.
+    pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Longest `multi_turn.think_time`.
+    pub const MAX_THINK_TIME: Duration = Duration::from_secs(3600);
+    /// Longest `retry_backoff` (the wait before the first retry; it doubles at each further one).
+    pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(3600);
+    /// Most measured requests (`requests`) and `stop.min_requests`.
+    pub const MAX_REQUESTS: u64 = 1_000_000_000;
+    /// Most steps of a load: `stages`, `sweep.rates`, stress rate steps
+    /// (`(max − start) / step + 1`) and stress concurrency levels.
+    pub const MAX_STEPS: u64 = 1_000;
+    /// Most retries of a failed request.
+    pub const MAX_RETRIES: u32 = 10;
+    /// Most open-loop requests in flight (`max_in_flight`).
+    pub const MAX_IN_FLIGHT: u64 = 1_000_000;
+    /// Most turns of a multi-turn conversation.
+    pub const MAX_TURNS: i64 = 1_000;
+    /// Most `shared_prefix.groups` and `shared_prefix.prompts_per_group`.
+    pub const MAX_PREFIX_GROUPS: i64 = 1_000_000;
+    /// Largest relative weight (mixes, models, adapters) and arm scorer weight or threshold.
+    pub const MAX_WEIGHT: f64 = 1e9;
+    /// Most `repeats` of a suite entry.
+    pub const MAX_REPEATS: u32 = 1_000;
+    /// Most arm windows in a run (`duration / arm_window`).
+    pub const MAX_ARM_WINDOWS: f64 = 1_000_000.0;
+}
+
+/// Validates a parsed file (or a configuration built from flags).
 pub fn validate(c: &Config) -> Result<(), ConfigError> {
     let f = &c.file;
     if f.scenarios.is_empty() {
         return Err(c.error(1, "scenarios", "the file defines no scenario"));
     }
     let mut names = BTreeSet::new();
-    for t in &f.targets {
+    for (i, t) in f.targets.iter().enumerate() {
         if !names.insert(t.name.value.clone()) {
             return Err(c.error(
                 t.name.line,
@@ -30,9 +81,19 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             };
             return Err(c.error(t.url.line, "targets.url", format!("`{url}` {why}")));
         }
+        let v = At {
+            c,
+            near: t.name.line,
+        };
+        let tp = format!("targets[{i}]");
+        for (d, name) in [(t.timeout, "timeout"), (t.ttft_timeout, "ttft_timeout")] {
+            if let Some(d) = d {
+                v.duration(d, 0, &format!("{tp}.{name}"), true, MAX_DURATION)?;
+            }
+        }
     }
     let mut seen = BTreeSet::new();
-    for s in &f.scenarios {
+    for (i, s) in f.scenarios.iter().enumerate() {
         if !seen.insert(s.name.value.clone()) {
             return Err(c.error(
                 s.name.line,
@@ -40,9 +101,9 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
                 format!("scenario `{}` is defined twice", *s.name),
             ));
         }
-        scenario(c, s)?;
+        scenario(c, i, s)?;
     }
-    for e in &f.suite {
+    for (i, e) in f.suite.iter().enumerate() {
         if c.scenario(&e.scenario).is_none() {
             return Err(c.error(
                 e.scenario.line,
@@ -57,8 +118,225 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         for t in &e.targets {
             known_target(c, t)?;
         }
+        if let Some(r) = e.repeats {
+            let v = At {
+                c,
+                near: e.scenario.line,
+            };
+            v.count(
+                0,
+                &format!("suite[{i}].repeats"),
+                i128::from(r),
+                1,
+                MAX_REPEATS.into(),
+                "",
+            )?;
+        }
     }
     Ok(())
+}
+
+/// Where errors about one part of the file go: the file, and the line to fall back on when a
+/// value's own line is unknown and cannot be found (a key inside a `{…}` mapping).
+struct At<'a> {
+    c: &'a Config,
+    near: u64,
+}
+
+impl At<'_> {
+    /// An error about the field at `path`: on `line` when known (> 0), else on the line that
+    /// holds `path` or its closest parent, else on `near`.
+    fn err(&self, line: u64, path: &str, message: impl Into<String>) -> ConfigError {
+        // A key inside a `{…}` mapping has no line of its own: take its closest parent's.
+        let mut line = line;
+        let mut p = path;
+        while line == 0 && !p.is_empty() {
+            line = crate::config::line_of(&self.c.text, p).unwrap_or(0);
+            p = p.rfind(['.', '[']).map_or("", |i| &p[..i]);
+        }
+        if line == 0 {
+            line = self.near;
+        }
+        ConfigError::At {
+            file: self.c.origin.clone(),
+            line,
+            field: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A rate in requests/s: finite, > 0 (≥ 0 with `zero_ok`), at most [`MAX_RATE`].
+    fn rate(&self, v: &Loc<f64>, path: &str, zero_ok: bool, unit: &str) -> Result<(), ConfigError> {
+        let x = v.value;
+        let low_ok = if zero_ok { x >= 0.0 } else { x > 0.0 };
+        if !(x.is_finite() && low_ok) {
+            let op = if zero_ok { "≥" } else { ">" };
+            return Err(self.err(v.line, path, format!("must be a number {op} 0, got {x}")));
+        }
+        if x > MAX_RATE {
+            return Err(self.err(
+                v.line,
+                path,
+                format!("{x} {unit} is above the limit of {MAX_RATE} {unit}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A whole number within `min..=max`; `unit` follows numbers in the message.
+    fn count(
+        &self,
+        line: u64,
+        path: &str,
+        n: i128,
+        min: i128,
+        max: i128,
+        unit: &str,
+    ) -> Result<(), ConfigError> {
+        if n < min {
+            return Err(self.err(line, path, format!("must be at least {min}, got {n}")));
+        }
+        if n > max {
+            return Err(self.err(
+                line,
+                path,
+                format!("{n}{unit} is above the limit of {max}{unit}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A whole number of a `Loc<i64>` within `min..=max`.
+    fn int(
+        &self,
+        v: &Loc<i64>,
+        path: &str,
+        min: i64,
+        max: i64,
+        unit: &str,
+    ) -> Result<(), ConfigError> {
+        self.count(v.line, path, v.value.into(), min.into(), max.into(), unit)
+    }
+
+    /// A duration > 0 (with `nonzero`) and at most `max`.
+    fn duration(
+        &self,
+        d: Dur,
+        line: u64,
+        path: &str,
+        nonzero: bool,
+        max: Duration,
+    ) -> Result<(), ConfigError> {
+        if nonzero && d.0.is_zero() {
+            return Err(self.err(line, path, "must be longer than 0"));
+        }
+        if d.0 > max {
+            return Err(self.err(
+                line,
+                path,
+                format!(
+                    "{} is above the limit of {}",
+                    show_duration(d.0),
+                    show_duration(max)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every parameter of a token length within 0..=[`MAX_TOKENS`].
+    fn tokens(&self, t: &Tokens, path: &str) -> Result<(), ConfigError> {
+        let max = MAX_TOKENS as f64;
+        let params: Vec<(&str, f64)> = match t.0 {
+            LengthDist::Fixed { value } => vec![("", value as f64)],
+            LengthDist::Uniform { min, max } => vec![("min", min as f64), ("max", max as f64)],
+            LengthDist::Normal {
+                mean,
+                stddev,
+                min,
+                max,
+            } => vec![
+                ("mean", mean),
+                ("stddev", stddev),
+                ("min", min as f64),
+                ("max", max as f64),
+            ],
+            LengthDist::Lognormal {
+                median,
+                sigma,
+                min,
+                max,
+            } => vec![
+                ("median", median),
+                ("sigma", sigma),
+                ("min", min as f64),
+                ("max", max as f64),
+            ],
+        };
+        for (name, x) in params {
+            let what = if name.is_empty() {
+                String::new()
+            } else {
+                format!("{name} ")
+            };
+            if !(x.is_finite() && x >= 0.0) {
+                return Err(self.err(0, path, format!("{what}must be a number ≥ 0, got {x}")));
+            }
+            if x > max {
+                return Err(self.err(
+                    0,
+                    path,
+                    format!("{what}{x} is above the limit of {MAX_TOKENS} tokens per request"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A relative weight (default 1): finite, ≥ 0, at most [`MAX_WEIGHT`]; returns it.
+    fn weight(&self, w: Option<&Loc<f64>>, path: &str) -> Result<f64, ConfigError> {
+        let Some(w) = w else { return Ok(1.0) };
+        self.float(w.value, w.line, path)?;
+        Ok(w.value)
+    }
+
+    /// A number finite, ≥ 0 and at most [`MAX_WEIGHT`].
+    fn float(&self, x: f64, line: u64, path: &str) -> Result<(), ConfigError> {
+        if !(x.is_finite() && x >= 0.0) {
+            return Err(self.err(line, path, format!("must be a number ≥ 0, got {x}")));
+        }
+        if x > MAX_WEIGHT {
+            return Err(self.err(
+                line,
+                path,
+                format!("{x} is above the limit of {MAX_WEIGHT}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `90 s`, `604800 s (7 days)`, `0.25 s`.
+fn show_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    let days = s / 86_400.0;
+    if d.subsec_nanos() == 0 && d.as_secs().is_multiple_of(86_400) && days >= 1.0 {
+        format!("{s} s ({days} days)")
+    } else if d.subsec_nanos() == 0 && d.as_secs().is_multiple_of(3600) && s >= 3600.0 {
+        format!("{s} s ({} h)", s / 3600.0)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// The largest value a length can take.
+fn longest(d: &LengthDist) -> u64 {
+    match *d {
+        LengthDist::Fixed { value } => value as u64,
+        LengthDist::Uniform { max, .. }
+        | LengthDist::Normal { max, .. }
+        | LengthDist::Lognormal { max, .. } => max as u64,
+    }
 }
 
 fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
@@ -85,30 +363,10 @@ fn known_target(c: &Config, t: &Loc<String>) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn positive(c: &Config, v: &Loc<f64>, field: &str) -> Result<(), ConfigError> {
-    if !(v.value.is_finite() && v.value > 0.0) {
-        return Err(c.error(
-            v.line,
-            field,
-            format!("must be a number > 0, got {}", v.value),
-        ));
-    }
-    Ok(())
-}
-
-fn at_least(c: &Config, v: &Loc<i64>, min: i64, field: &str) -> Result<(), ConfigError> {
-    if v.value < min {
-        return Err(c.error(
-            v.line,
-            field,
-            format!("must be at least {min}, got {}", v.value),
-        ));
-    }
-    Ok(())
-}
-
-fn scenario(c: &Config, s: &Scenario) -> Result<(), ConfigError> {
+fn scenario(c: &Config, i: usize, s: &Scenario) -> Result<(), ConfigError> {
     let line = s.name.line;
+    let sp = format!("scenarios[{i}]");
+    let v = At { c, near: line };
     match &s.target {
         Some(t) => known_target(c, t)?,
         None if c.file.targets.is_empty() => {
@@ -123,7 +381,68 @@ fn scenario(c: &Config, s: &Scenario) -> Result<(), ConfigError> {
         }
         None => {}
     }
-    load(c, s, &s.load)?;
+    load(c, &sp, s, &s.load)?;
+    if let Some(d) = &s.duration {
+        v.duration(
+            d.value,
+            d.line,
+            &format!("{sp}.duration"),
+            true,
+            MAX_DURATION,
+        )?;
+    }
+    if let Some(n) = s.requests {
+        v.count(
+            0,
+            &format!("{sp}.requests"),
+            n.into(),
+            1,
+            MAX_REQUESTS.into(),
+            "",
+        )?;
+    }
+    if let Some(d) = s.warmup {
+        v.duration(d, 0, &format!("{sp}.warmup"), false, MAX_DURATION)?;
+    }
+    if let Some(n) = s.max_in_flight {
+        v.count(
+            0,
+            &format!("{sp}.max_in_flight"),
+            n.into(),
+            1,
+            MAX_IN_FLIGHT.into(),
+            "",
+        )?;
+    }
+    if let Some(n) = s.retries {
+        v.count(
+            0,
+            &format!("{sp}.retries"),
+            n.into(),
+            0,
+            MAX_RETRIES.into(),
+            "",
+        )?;
+    }
+    if let Some(d) = s.retry_backoff {
+        v.duration(
+            d,
+            0,
+            &format!("{sp}.retry_backoff"),
+            false,
+            MAX_RETRY_BACKOFF,
+        )?;
+    }
+    if let Some(n) = s.stop.as_ref().and_then(|st| st.min_requests) {
+        v.count(
+            0,
+            &format!("{sp}.stop.min_requests"),
+            n.into(),
+            0,
+            MAX_REQUESTS.into(),
+            "",
+        )?;
+    }
     if !s.arms.is_empty() {
         if s.load.rate.is_none() && s.load.concurrency.is_none() {
             return Err(c.error(line, "arms", "arms need a `rate` or `concurrency` load"));
@@ -136,7 +455,7 @@ fn scenario(c: &Config, s: &Scenario) -> Result<(), ConfigError> {
             ));
         }
         let mut names = BTreeSet::new();
-        for a in &s.arms {
+        for (j, a) in s.arms.iter().enumerate() {
             let ok = match a {
                 crate::config::Arm::Named(n) => matches!(
                     n.as_str(),
@@ -159,17 +478,71 @@ fn scenario(c: &Config, s: &Scenario) -> Result<(), ConfigError> {
             if !names.insert(a.name().to_string()) {
                 return Err(c.error(line, "arms", format!("arm `{}` is listed twice", a.name())));
             }
+            if let crate::config::Arm::Custom(cfg) = a {
+                for (x, name) in [
+                    (cfg.queue, "queue"),
+                    (cfg.kv_cache, "kv_cache"),
+                    (cfg.prefix, "prefix"),
+                    (cfg.lora, "lora"),
+                    (cfg.queue_threshold, "queue_threshold"),
+                    (cfg.kv_threshold, "kv_threshold"),
+                ] {
+                    if let Some(x) = x {
+                        v.float(x, 0, &format!("{sp}.arms[{j}].{name}"))?;
+                    }
+                }
+            }
+        }
+        if let Some(wd) = s.arm_window {
+            let path = format!("{sp}.arm_window");
+            v.duration(wd, 0, &path, true, MAX_DURATION)?;
+            if let Some(d) = &s.duration {
+                let windows = d.value.0.as_secs_f64() / wd.0.as_secs_f64();
+                if windows > MAX_ARM_WINDOWS {
+                    return Err(v.err(
+                        0,
+                        &path,
+                        format!(
+                            "{} s windows over {} make {windows:.0} windows, above the limit of {MAX_ARM_WINDOWS}",
+                            wd.0.as_secs_f64(),
+                            show_duration(d.value.0)
+                        ),
+                    ));
+                }
+            }
         }
     }
     for t in &s.thresholds {
         Threshold::parse(t).map_err(|e| c.error(t.line, "thresholds", e.to_string()))?;
     }
-    if let Some(d) = &s.duration
-        && d.value.0.is_zero()
-    {
-        return Err(c.error(d.line, "duration", "must be longer than 0"));
+    workload(c, &sp, s)?;
+    if let Some(slo) = &s.slo {
+        if let Some(p) = &slo.percentile
+            && !(p.value > 0.0 && p.value <= 100.0)
+        {
+            return Err(c.error(
+                p.line,
+                "slo.percentile",
+                format!("must be within (0, 100], got {}", p.value),
+            ));
+        }
+        if slo.ttft.is_none() && slo.tpot.is_none() && slo.e2e.is_none() {
+            return Err(c.error(line, "slo", "sets no limit (ttft, tpot or e2e)"));
+        }
+        for (d, name) in [(slo.ttft, "ttft"), (slo.tpot, "tpot"), (slo.e2e, "e2e")] {
+            if let Some(d) = d {
+                v.duration(d, 0, &format!("{sp}.slo.{name}"), false, MAX_DURATION)?;
+            }
+        }
     }
+    Ok(())
+}
+
+fn workload(c: &Config, sp: &str, s: &Scenario) -> Result<(), ConfigError> {
+    let line = s.name.line;
+    let v = At { c, near: line };
     let w = &s.workload;
+    let wp = format!("{sp}.workload");
     if let Some(r) = &w.stream_ratio
         && !(0.0..=1.0).contains(&r.value)
     {
@@ -193,38 +566,146 @@ fn scenario(c: &Config, s: &Scenario) -> Result<(), ConfigError> {
             "give output_tokens or output_mix, not both",
         ));
     }
-    for m in w.prompt_mix.iter().chain(&w.output_mix) {
-        if let Some(wt) = &m.weight {
-            positive(c, wt, "weight")?;
+    for (t, name) in [
+        (&w.prompt_tokens, "prompt_tokens"),
+        (&w.output_tokens, "output_tokens"),
+    ] {
+        if let Some(t) = t {
+            v.tokens(t, &format!("{wp}.{name}"))?;
         }
     }
-    for m in w.models.iter().chain(&w.lora) {
-        if let Some(wt) = &m.weight {
-            positive(c, wt, "weight")?;
+    for (mix, name) in [(&w.prompt_mix, "prompt_mix"), (&w.output_mix, "output_mix")] {
+        let mut total = 0.0;
+        for (j, m) in mix.iter().enumerate() {
+            v.tokens(&m.tokens, &format!("{wp}.{name}[{j}].tokens"))?;
+            total += v.weight(m.weight.as_ref(), &format!("{wp}.{name}[{j}].weight"))?;
+        }
+        if !mix.is_empty() && total <= 0.0 {
+            return Err(v.err(0, &format!("{wp}.{name}"), "every weight is 0"));
         }
     }
-    if let Some(p) = &w.shared_prefix {
-        at_least(c, &p.groups, 1, "shared_prefix.groups")?;
-        at_least(
-            c,
-            &p.prompts_per_group,
+    // Models and adapters are drawn from one mix.
+    let mut total = 0.0;
+    for (list, name) in [(&w.models, "models"), (&w.lora, "lora")] {
+        for (j, m) in list.iter().enumerate() {
+            let m: &Weighted = m;
+            total += v.weight(m.weight.as_ref(), &format!("{wp}.{name}[{j}].weight"))?;
+        }
+    }
+    if !(w.models.is_empty() && w.lora.is_empty()) && total <= 0.0 {
+        let list = if w.models.is_empty() {
+            "lora"
+        } else {
+            "models"
+        };
+        return Err(v.err(
+            0,
+            &format!("{wp}.{list}"),
+            "every weight of models and lora is 0",
+        ));
+    }
+    // The longest prompt and output one request can have.
+    let (p, o) = crate::workload::lengths(s);
+    let longest_of = |mix: &[crate::config::WeightedTokens], d: &LengthDist| {
+        mix.iter()
+            .map(|m| longest(&m.tokens.0))
+            .max()
+            .unwrap_or_else(|| longest(d))
+    };
+    let (mut prompt_max, output_max) =
+        (longest_of(&w.prompt_mix, &p), longest_of(&w.output_mix, &o));
+    if let Some(sh) = &w.shared_prefix {
+        let pp = format!("{wp}.shared_prefix");
+        v.int(
+            &sh.groups,
+            &format!("{pp}.groups"),
             1,
-            "shared_prefix.prompts_per_group",
+            MAX_PREFIX_GROUPS,
+            "",
         )?;
-        at_least(c, &p.prefix_tokens, 0, "shared_prefix.prefix_tokens")?;
+        v.int(
+            &sh.prompts_per_group,
+            &format!("{pp}.prompts_per_group"),
+            1,
+            MAX_PREFIX_GROUPS,
+            "",
+        )?;
+        let tokens_limit = i64::try_from(MAX_TOKENS).unwrap_or(i64::MAX);
+        v.int(
+            &sh.prefix_tokens,
+            &format!("{pp}.prefix_tokens"),
+            0,
+            tokens_limit,
+            " tokens",
+        )?;
+        prompt_max += sh.prefix_tokens.value.unsigned_abs();
+        if prompt_max > MAX_TOKENS {
+            return Err(v.err(
+                sh.prefix_tokens.line,
+                &format!("{pp}.prefix_tokens"),
+                format!(
+                    "a prefix of {} tokens and a prompt of up to {} make {prompt_max} tokens, above the limit of {MAX_TOKENS} tokens per request",
+                    sh.prefix_tokens.value,
+                    prompt_max - sh.prefix_tokens.value.unsigned_abs()
+                ),
+            ));
+        }
     }
     if let Some(m) = &w.multi_turn {
-        at_least(c, &m.turns, 2, "multi_turn.turns")?;
+        let mp = format!("{wp}.multi_turn");
+        v.int(&m.turns, &format!("{mp}.turns"), 2, MAX_TURNS, "")?;
+        if let Some(d) = m.think_time {
+            v.duration(d, 0, &format!("{mp}.think_time"), false, MAX_THINK_TIME)?;
+        }
+        // The last turn carries every earlier prompt and answer.
+        let turns = m.turns.value.unsigned_abs();
+        let whole = turns.saturating_mul(prompt_max.saturating_add(output_max));
+        if whole > MAX_TOKENS {
+            return Err(v.err(
+                m.turns.line,
+                &format!("{mp}.turns"),
+                format!(
+                    "{turns} turns of up to {prompt_max} prompt + {output_max} output tokens make a last request of up to {whole} tokens, above the limit of {MAX_TOKENS} tokens per request"
+                ),
+            ));
+        }
     }
-    if let Some(p) = &w.prompts_file {
-        let path = c.relative(p);
+    if let Some(pf) = &w.prompts_file {
+        let path = c.relative(pf);
+        let field = format!("{wp}.prompts_file");
         if !path.is_file() {
-            return Err(c.error(
-                p.line,
-                "prompts_file",
+            return Err(v.err(
+                pf.line,
+                &field,
                 format!("{} is not a readable file", path.display()),
             ));
         }
+        // Read to the end now: a bad line is found before any request, not in the middle of a
+        // run.
+        let yaml_line = if pf.line > 0 {
+            pf.line
+        } else {
+            crate::config::line_of(&c.text, &field).unwrap_or(line)
+        };
+        crate::workload::check_prompts_file(&path).map_err(|e| match e {
+            ConfigError::Read { path, message } => {
+                v.err(pf.line, &field, format!("cannot read {path}: {message}"))
+            }
+            ConfigError::At {
+                file,
+                line: jsonl_line,
+                field: json_field,
+                message,
+            } => ConfigError::At {
+                file,
+                line: jsonl_line,
+                field: json_field,
+                message: format!(
+                    "{message} (the prompts_file of {sp}, {}:{yaml_line})",
+                    c.origin
+                ),
+            },
+        })?;
     }
     if w.models.is_empty() && w.prompts_file.is_none() {
         let target = match &s.target {
@@ -239,25 +720,13 @@ fn scenario(c: &Config, s: &Scenario) -> Result<(), ConfigError> {
             ));
         }
     }
-    if let Some(slo) = &s.slo {
-        if let Some(p) = &slo.percentile
-            && !(p.value > 0.0 && p.value <= 100.0)
-        {
-            return Err(c.error(
-                p.line,
-                "slo.percentile",
-                format!("must be within (0, 100], got {}", p.value),
-            ));
-        }
-        if slo.ttft.is_none() && slo.tpot.is_none() && slo.e2e.is_none() {
-            return Err(c.error(line, "slo", "sets no limit (ttft, tpot or e2e)"));
-        }
-    }
     Ok(())
 }
 
-fn load(c: &Config, s: &Scenario, l: &Load) -> Result<(), ConfigError> {
+fn load(c: &Config, sp: &str, s: &Scenario, l: &Load) -> Result<(), ConfigError> {
     let line = s.name.line;
+    let v = At { c, near: line };
+    let lp = format!("{sp}.load");
     let kinds = [
         l.rate.is_some(),
         l.concurrency.is_some(),
@@ -279,11 +748,12 @@ fn load(c: &Config, s: &Scenario, l: &Load) -> Result<(), ConfigError> {
             ),
         ));
     }
+    let req_s = "requests/s";
     if let Some(r) = &l.rate {
-        positive(c, r, "load.rate")?;
+        v.rate(r, &format!("{lp}.rate"), false, req_s)?;
     }
     if let Some(n) = &l.concurrency {
-        at_least(c, n, 1, "load.concurrency")?;
+        v.int(n, &format!("{lp}.concurrency"), 1, MAX_CONCURRENCY, "")?;
     }
     if (l.rate.is_some() || l.concurrency.is_some()) && s.duration.is_none() && s.requests.is_none()
     {
@@ -300,22 +770,29 @@ fn load(c: &Config, s: &Scenario, l: &Load) -> Result<(), ConfigError> {
         if stages.is_empty() {
             return Err(c.error(line, "load.stages", "lists no stage"));
         }
+        v.count(
+            0,
+            &format!("{lp}.stages"),
+            stages.len() as i128,
+            1,
+            MAX_STEPS.into(),
+            " stages",
+        )?;
         let open = stages[0].rate.is_some();
-        for st in stages {
-            if st.duration.value.0.is_zero() {
-                return Err(c.error(st.duration.line, "stages.duration", "must be longer than 0"));
-            }
+        for (k, st) in stages.iter().enumerate() {
+            let stp = format!("{lp}.stages[{k}]");
+            v.duration(
+                st.duration.value,
+                st.duration.line,
+                &format!("{stp}.duration"),
+                true,
+                MAX_DURATION,
+            )?;
             match (&st.rate, &st.concurrency) {
-                (Some(r), None) if open => {
-                    if !(r.value.is_finite() && r.value >= 0.0) {
-                        return Err(c.error(
-                            r.line,
-                            "stages.rate",
-                            format!("must be a number ≥ 0, got {}", r.value),
-                        ));
-                    }
+                (Some(r), None) if open => v.rate(r, &format!("{stp}.rate"), true, req_s)?,
+                (None, Some(n)) if !open => {
+                    v.int(n, &format!("{stp}.concurrency"), 0, MAX_CONCURRENCY, "")?;
                 }
-                (None, Some(n)) if !open => at_least(c, n, 0, "stages.concurrency")?,
                 _ => {
                     return Err(c.error(
                         st.duration.line,
@@ -327,29 +804,61 @@ fn load(c: &Config, s: &Scenario, l: &Load) -> Result<(), ConfigError> {
         }
     }
     if let Some(sw) = &l.sweep {
+        let wp = format!("{lp}.sweep");
         if let Some(k) = &sw.rates {
-            at_least(c, k, 1, "sweep.rates")?;
+            v.count(
+                k.line,
+                &format!("{wp}.rates"),
+                k.value.into(),
+                1,
+                MAX_STEPS.into(),
+                "",
+            )?;
         }
         if let Some(m) = &sw.max_concurrency {
-            at_least(c, m, 1, "sweep.max_concurrency")?;
+            v.int(m, &format!("{wp}.max_concurrency"), 1, MAX_CONCURRENCY, "")?;
         }
-        if sw.duration.value.0.is_zero() {
-            return Err(c.error(sw.duration.line, "sweep.duration", "must be longer than 0"));
-        }
+        v.duration(
+            sw.duration.value,
+            sw.duration.line,
+            &format!("{wp}.duration"),
+            true,
+            MAX_DURATION,
+        )?;
     }
     if let Some(st) = &l.stress {
+        let xp = format!("{lp}.stress");
         match (&st.start, &st.step, &st.max, &st.concurrency) {
             (Some(start), Some(step), Some(max), None) => {
-                positive(c, start, "stress.start")?;
-                positive(c, step, "stress.step")?;
-                positive(c, max, "stress.max")?;
+                v.rate(start, &format!("{xp}.start"), false, req_s)?;
+                v.rate(step, &format!("{xp}.step"), false, req_s)?;
+                v.rate(max, &format!("{xp}.max"), false, req_s)?;
                 if max.value < start.value {
                     return Err(c.error(max.line, "stress.max", "must be at least `start`"));
                 }
+                let steps = ((max.value - start.value) / step.value).floor() + 1.0;
+                if steps > MAX_STEPS as f64 {
+                    return Err(v.err(
+                        step.line,
+                        &format!("{xp}.step"),
+                        format!(
+                            "steps of {} from {} to {} make {steps} steps, above the limit of {MAX_STEPS}",
+                            step.value, start.value, max.value
+                        ),
+                    ));
+                }
             }
             (None, None, None, Some(levels)) if !levels.is_empty() => {
-                for n in levels {
-                    at_least(c, n, 1, "stress.concurrency")?;
+                v.count(
+                    0,
+                    &format!("{xp}.concurrency"),
+                    levels.len() as i128,
+                    1,
+                    MAX_STEPS.into(),
+                    " levels",
+                )?;
+                for (k, n) in levels.iter().enumerate() {
+                    v.int(n, &format!("{xp}.concurrency[{k}]"), 1, MAX_CONCURRENCY, "")?;
                 }
             }
             _ => {
@@ -360,13 +869,13 @@ fn load(c: &Config, s: &Scenario, l: &Load) -> Result<(), ConfigError> {
                 ));
             }
         }
-        if st.step_duration.value.0.is_zero() {
-            return Err(c.error(
-                st.step_duration.line,
-                "stress.step_duration",
-                "must be longer than 0",
-            ));
-        }
+        v.duration(
+            st.step_duration.value,
+            st.step_duration.line,
+            &format!("{xp}.step_duration"),
+            true,
+            MAX_DURATION,
+        )?;
         if st.limits.is_empty() {
             return Err(c.error(
                 line,
@@ -379,8 +888,29 @@ fn load(c: &Config, s: &Scenario, l: &Load) -> Result<(), ConfigError> {
         }
     }
     if let Some(u) = &l.users {
-        at_least(c, &u.users, 1, "users.users")?;
-        positive(c, &u.spawn_rate, "users.spawn_rate")?;
+        let up = format!("{lp}.users");
+        v.int(&u.users, &format!("{up}.users"), 1, MAX_CONCURRENCY, "")?;
+        v.rate(&u.spawn_rate, &format!("{up}.spawn_rate"), false, "users/s")?;
+        v.duration(
+            u.duration.value,
+            u.duration.line,
+            &format!("{up}.duration"),
+            false,
+            MAX_DURATION,
+        )?;
+        let ramp = u.users.value as f64 / u.spawn_rate.value;
+        if ramp > MAX_DURATION.as_secs_f64() {
+            return Err(v.err(
+                u.spawn_rate.line,
+                &format!("{up}.spawn_rate"),
+                format!(
+                    "{} users at {} users/s make a ramp of {ramp} s, above the limit of {}",
+                    u.users.value,
+                    u.spawn_rate.value,
+                    show_duration(MAX_DURATION)
+                ),
+            ));
+        }
     }
     Ok(())
 }
