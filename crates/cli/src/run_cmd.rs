@@ -1,12 +1,18 @@
 //! `inferbench run`: a scenario file, flags for one ad-hoc scenario, or (with neither) the
-//! built-in suite against the embedded mock fleet → engine runs → report.json, report.md and a
-//! console summary.
+//! built-in suite against the embedded mock fleet → engine runs → report.json, report.md,
+//! report.html, report.csv and a console summary whose last line is the verdict.
+//!
+//! Results are never lost: the output directory is proved writable before any request is sent,
+//! every report file is written whole or not at all (a temporary file renamed), and when the
+//! directory cannot take the report at the end, it goes to a fallback directory under the
+//! system's temporary directory, after the summary is printed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use inferbench_report::console::Outcome;
 use inferbench_results::report::{Report, ScenarioReport};
 use inferbench_scenario::config::{
     ApiKind, ArrivalKind, Config, ConfigFile, Dur, Load, Loc, Scenario, Target, Tokens, Weighted,
@@ -89,7 +95,8 @@ pub struct RunArgs {
     /// Do not record this run in the history store.
     #[arg(long)]
     pub no_history: bool,
-    /// Where report.json, report.md and report.html go (default results/<UTC time>/).
+    /// Where report.json, report.md, report.html and report.csv go (default results/<UTC time>/);
+    /// checked writable before any request is sent.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Total timeout per request.
@@ -98,6 +105,10 @@ pub struct RunArgs {
     /// Timeout to the first token.
     #[arg(long, default_value = "60s")]
     ttft_timeout: String,
+    /// Most time between two tokens once the first has come (a stalled stream fails as
+    /// `timeout_stall` instead of holding the request until --timeout).
+    #[arg(long, default_value = "30s")]
+    stall_timeout: String,
     /// Name of an environment variable holding the API key (sent as a bearer token, never written).
     #[arg(long)]
     api_key_env: Option<String>,
@@ -133,6 +144,28 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
 /// Reads a token-length flag.
 pub fn parse_dist(s: &str) -> anyhow::Result<LengthDist> {
     Ok(LengthDist::parse(s)?)
+}
+
+/// An error about the ad-hoc scenario, with its field paths named as the flags that set them.
+fn flag_names(msg: &str) -> String {
+    let mut m = msg.to_string();
+    for (field, flag) in [
+        ("scenarios[0].load.rate", "--rate"),
+        ("scenarios[0].load.concurrency", "--concurrency"),
+        ("scenarios[0].load.duration", "--duration"),
+        ("scenarios[0].load.requests", "--requests"),
+        ("scenarios[0].load.warmup", "--warmup"),
+        ("scenarios[0].load.max_in_flight", "--max-in-flight"),
+        ("scenarios[0].load.retries", "--retries"),
+        ("scenarios[0].workload.prompt_tokens", "--prompt-tokens"),
+        ("scenarios[0].workload.output_tokens", "--output-tokens"),
+        ("targets[0].timeout", "--timeout"),
+        ("targets[0].ttft_timeout", "--ttft-timeout"),
+        ("targets[0].stall_timeout", "--stall-timeout"),
+    ] {
+        m = m.replace(field, &format!("{flag} ({field})"));
+    }
+    m
 }
 
 /// The one scenario the ad-hoc flags describe, against `url`.
@@ -197,6 +230,10 @@ fn adhoc(a: &RunArgs, url: &str) -> anyhow::Result<Config> {
         ttft_timeout: Some(Dur(
             parse_duration(&a.ttft_timeout).context("--ttft-timeout")?
         )),
+        // The config's default (no flag for it yet).
+        stall_timeout: Some(Dur(
+            parse_duration(&a.stall_timeout).context("--stall-timeout")?
+        )),
     };
     let scenario = Scenario {
         name: Loc::new("run".into()),
@@ -256,24 +293,100 @@ fn default_dir() -> PathBuf {
     dir
 }
 
-/// Writes report.json, report.md and report.html into `dir`.
-fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
-    let json = dir.join("report.json");
-    std::fs::write(&json, serde_json::to_string_pretty(report)?)
-        .with_context(|| format!("cannot write {}", json.display()))?;
-    let md = dir.join("report.md");
-    std::fs::write(&md, inferbench_report::markdown::render(report))
-        .with_context(|| format!("cannot write {}", md.display()))?;
-    let html = dir.join("report.html");
-    std::fs::write(&html, inferbench_report::html::render(report))
-        .with_context(|| format!("cannot write {}", html.display()))?;
+/// Creates `dir` and proves it writable (a probe file created and removed): run before any
+/// request is sent, so an unusable `--out` fails at once instead of after the run.
+fn prepare_out(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+    let probe = dir.join(format!(".inferbench-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe")
+        .with_context(|| format!("cannot write to the output directory {}", dir.display()))?;
+    std::fs::remove_file(&probe)
+        .with_context(|| format!("cannot write to the output directory {}", dir.display()))?;
     Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, synced, then
+/// renamed over `path` (a reader never sees a truncated file; a failed write leaves the old one).
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "report".into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Writes report.json, report.md, report.html and report.csv into `dir`, each atomically.
+fn write_reports(dir: &Path, report: &Report) -> anyhow::Result<()> {
+    let files = [
+        ("report.json", serde_json::to_string_pretty(report)?),
+        ("report.md", inferbench_report::markdown::render(report)),
+        ("report.html", inferbench_report::html::render(report)),
+        ("report.csv", inferbench_report::csv::render(report)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Where the report goes when `--out` cannot take it: `$TMPDIR/inferbench-<unix time>-<pid>/`.
+fn fallback_dir() -> PathBuf {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("inferbench-{secs}-{}", std::process::id()))
+}
+
+/// Writes the final report into `dir`, else into a fallback directory; says on stderr what
+/// failed and where it went. Returns the directory that holds it (none: written nowhere).
+fn save(dir: &Path, report: &Report) -> Option<PathBuf> {
+    let e = match write_reports(dir, report) {
+        Ok(()) => return Some(dir.to_path_buf()),
+        Err(e) => e,
+    };
+    eprintln!(
+        "error: the report could not be written to {}: {e:#}",
+        dir.display()
+    );
+    let fallback = fallback_dir();
+    let saved = std::fs::create_dir_all(&fallback)
+        .with_context(|| format!("cannot create {}", fallback.display()))
+        .and_then(|()| write_reports(&fallback, report));
+    match saved {
+        Ok(()) => {
+            eprintln!("the report was written to {} instead", fallback.display());
+            Some(fallback)
+        }
+        Err(e) => {
+            eprintln!(
+                "error: nor to {}: {e:#}\nthe summary printed above is all that is left of this run",
+                fallback.display()
+            );
+            None
+        }
+    }
 }
 
 /// Runs; returns the exit code (0 pass, 99 a threshold or SLO failed, 130 interrupted).
 pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
-    if !(a.scale.is_finite() && a.scale > 0.0) {
-        bail!("--scale must be a number > 0, got {}", a.scale);
+    if !(a.scale.is_finite() && a.scale > 0.0 && a.scale <= 1000.0) {
+        bail!("--scale must be a number > 0 and ≤ 1000, got {}", a.scale);
     }
     let (config, opts_target, url_override, label) = match (&a.file, &a.target) {
         (Some(file), target) => (
@@ -282,7 +395,13 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
             a.url.clone(),
             file.display().to_string(),
         ),
-        (None, Some(url)) => (adhoc(&a, url)?, None, None, "command line".to_string()),
+        (None, Some(url)) => {
+            // The flags go through the same limits as a file: refused before any request.
+            let cfg = adhoc(&a, url)?;
+            inferbench_scenario::validate::validate(&cfg)
+                .map_err(|e| anyhow::anyhow!("{}", flag_names(&e.to_string())))?;
+            (cfg, None, None, "command line".to_string())
+        }
         (None, None) => (
             Config::parse(inferbench_scenario::BUILTIN_SUITE, "built-in suite")?,
             None,
@@ -291,7 +410,8 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         ),
     };
     let dir = a.out.clone().unwrap_or_else(default_dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Before any request: a run whose results cannot be kept should not start.
+    prepare_out(&dir)?;
     let opts = Options {
         scale: a.scale,
         url_override,
@@ -333,31 +453,51 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         true
     });
     let dir2 = dir.clone();
+    let mut warned = false;
     let report = runner::run_suite(&config, &opts, stop_rx, |so_far, last| {
         print_scenario(last);
         // Keep the files current: a crash later still leaves what completed.
-        let _ = write_reports(&dir2, so_far);
+        if let Err(e) = write_reports(&dir2, so_far)
+            && !std::mem::replace(&mut warned, true)
+        {
+            eprintln!("warning: {e:#} (tried again at the end)");
+        }
     })
     .await?;
     let interrupted = signal.is_finished() && signal.await.unwrap_or(false);
     let mut report = report;
     report.partial |= interrupted;
-    write_reports(&dir, &report)?;
-    print_verdict(&report, &dir);
+    let saved = save(&dir, &report);
+    print_summary(&report, saved.as_deref());
     if !a.no_history {
         // A run never fails because history could not be written: say so and go on.
-        match crate::report_cmd::record_history(&a.history, &report, &dir) {
-            Ok((id, db)) => out(&format!("history: run #{id} in {}\n", db.display())),
-            Err(e) => eprintln!("warning: the run was not recorded in history: {e}"),
+        match &saved {
+            Some(at) => match crate::report_cmd::record_history(&a.history, &report, at) {
+                Ok((id, db)) => out(&format!("history: run #{id} in {}\n", db.display())),
+                Err(e) => eprintln!("warning: the run was not recorded in history: {e}"),
+            },
+            None => {
+                eprintln!("warning: the run was not recorded in history: no report was written")
+            }
         }
     }
-    Ok(if interrupted {
-        130
-    } else if !report.passed() {
-        EXIT_THRESHOLDS
-    } else {
-        0
-    })
+    // The last line: the verdict and its reason.
+    let verdict = inferbench_report::console::verdict(&report);
+    let mut code = match verdict.outcome {
+        Outcome::Interrupted => 130,
+        Outcome::Fail if report.scenarios.is_empty() => 1,
+        Outcome::Fail => EXIT_THRESHOLDS,
+        Outcome::Pass => 0,
+    };
+    let mut line = verdict.line;
+    if saved.is_none() {
+        line.push_str(" (but no report could be written: see above)");
+        if code != 130 {
+            code = 1;
+        }
+    }
+    out(&format!("{line}\n"));
+    Ok(code)
 }
 
 /// Writes to stdout; a closed stdout (e.g. piped to `head`) is not an error.
@@ -366,14 +506,15 @@ fn out(s: &str) {
     let _ = std::io::stdout().write_all(s.as_bytes());
 }
 
-fn print_verdict(r: &Report, dir: &std::path::Path) {
+/// What ran, what failed, where the report is, and whether any request log is incomplete.
+fn print_summary(r: &Report, dir: Option<&Path>) {
     use std::fmt::Write as _;
     let mut o = String::new();
-    let failed: Vec<&str> = r
+    let failed: Vec<String> = r
         .scenarios
         .iter()
         .filter(|s| !s.passed)
-        .map(|s| s.name.as_str())
+        .map(|s| s.label())
         .collect();
     let _ = writeln!(
         o,
@@ -385,18 +526,38 @@ fn print_verdict(r: &Report, dir: &std::path::Path) {
             ""
         },
         if failed.is_empty() {
-            "all passed".to_string()
+            "none failed".to_string()
         } else {
             format!("FAILED: {}", failed.join(", "))
         }
     );
-    let _ = writeln!(o, "report: {}", dir.join("report.json").display());
-    let _ = writeln!(
-        o,
-        "summary: {} · {}",
-        dir.join("report.md").display(),
-        dir.join("report.html").display()
-    );
+    let incomplete: Vec<String> = r
+        .scenarios
+        .iter()
+        .filter(|s| s.total.client.log_error.is_some() || s.total.client.log_dropped > 0)
+        .map(|s| s.label())
+        .collect();
+    if !incomplete.is_empty() {
+        let _ = writeln!(
+            o,
+            "WARNING: the request log is incomplete for {} (see above)",
+            incomplete.join(", ")
+        );
+    }
+    match dir {
+        Some(dir) => {
+            let _ = writeln!(o, "report: {}", dir.join("report.json").display());
+            let _ = writeln!(
+                o,
+                "summary: {} · {}",
+                dir.join("report.md").display(),
+                dir.join("report.html").display()
+            );
+        }
+        None => {
+            let _ = writeln!(o, "report: NOT WRITTEN (see the errors above)");
+        }
+    }
     out(&o);
 }
 

@@ -119,7 +119,7 @@ fn run_writes_a_report_and_ctrl_c_leaves_a_partial_one() {
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("a/report.json")).unwrap()).unwrap();
-    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["schema_version"], 3);
     assert_eq!(report["partial"], false);
     let total = &report["scenarios"][0]["total"]["total"];
     assert_eq!(total["counts"]["ok"], 10);

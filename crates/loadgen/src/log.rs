@@ -1,12 +1,14 @@
 //! The per-request log: one JSON line per finished request, streamed to disk by a writer thread
 //! so the hot path never waits on I/O. If the disk cannot keep up, lines are dropped and counted
-//! rather than memory growing.
+//! rather than memory growing; if a write fails (disk full), the first error is kept and every
+//! line from then on is counted as dropped. [`LogWriter::finish`] returns both: a log is never
+//! silently incomplete.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
 use serde::Serialize;
@@ -78,9 +80,87 @@ impl std::fmt::Debug for RequestLog {
 
 /// Owns the writer thread; [`LogWriter::finish`] flushes and reports.
 pub struct LogWriter {
-    handle: JoinHandle<std::io::Result<u64>>,
+    handle: JoinHandle<Written>,
     dropped: Arc<AtomicU64>,
     path: PathBuf,
+}
+
+/// What the writer thread did.
+#[derive(Debug, Default)]
+struct Written {
+    lines: u64,
+    /// Lines queued but not written because a write failed.
+    lost: u64,
+    /// The first write error.
+    error: Option<std::io::Error>,
+}
+
+/// How a request log ended: see [`LogWriter::finish`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSummary {
+    /// Lines written to the file.
+    pub written: u64,
+    /// Lines not in the file: dropped because the writer could not keep up, or lost to a failed
+    /// write.
+    pub dropped: u64,
+    /// The first error, naming the file (the log is incomplete).
+    pub error: Option<String>,
+}
+
+/// Buffered lines are written out past this many bytes (and when the queue runs dry).
+const CHUNK: usize = 256 * 1024;
+
+/// The writer thread: batches lines into chunks and writes each whole; after the first failed
+/// write, counts every further line as lost instead of writing it.
+fn write_all_lines(mut file: std::fs::File, rx: Receiver<String>) -> Written {
+    let mut out = Written::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
+    let mut pending = 0u64;
+    let mut flush = |buf: &mut Vec<u8>, pending: &mut u64, out: &mut Written| {
+        if *pending == 0 {
+            return;
+        }
+        if out.error.is_none() {
+            match file.write_all(buf) {
+                Ok(()) => out.lines += *pending,
+                Err(e) => {
+                    out.error = Some(e);
+                    out.lost += *pending;
+                }
+            }
+        } else {
+            out.lost += *pending;
+        }
+        buf.clear();
+        *pending = 0;
+    };
+    loop {
+        let line = match rx.try_recv() {
+            Ok(line) => line,
+            Err(TryRecvError::Empty) => {
+                // Nothing queued: write what is buffered, then wait.
+                flush(&mut buf, &mut pending, &mut out);
+                match rx.recv() {
+                    Ok(line) => line,
+                    Err(_) => break,
+                }
+            }
+            Err(TryRecvError::Disconnected) => break,
+        };
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        pending += 1;
+        if buf.len() >= CHUNK {
+            flush(&mut buf, &mut pending, &mut out);
+        }
+    }
+    flush(&mut buf, &mut pending, &mut out);
+    if out.error.is_none()
+        && let Err(e) = file.flush()
+    {
+        out.error = Some(e);
+    }
+    out
 }
 
 impl RequestLog {
@@ -93,17 +173,7 @@ impl RequestLog {
         let (tx, rx) = sync_channel::<String>(65_536);
         let handle = std::thread::Builder::new()
             .name("inferbench-request-log".into())
-            .spawn(move || {
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-                let mut n = 0u64;
-                for line in rx {
-                    w.write_all(line.as_bytes())?;
-                    w.write_all(b"\n")?;
-                    n += 1;
-                }
-                w.flush()?;
-                Ok(n)
-            })
+            .spawn(move || write_all_lines(file, rx))
             .map_err(|e| LogError {
                 path: path.display().to_string(),
                 message: e.to_string(),
@@ -155,11 +225,10 @@ impl RequestLog {
             token_events: o.token_events.len(),
             status: o.status,
             error: o.error.as_ref().map(|(k, s)| error_label(k, *s)),
-            error_detail: o.error.as_ref().and_then(|(k, _)| match k {
-                crate::client::ErrorKind::Http { body, .. } => Some(body.clone()),
-                crate::client::ErrorKind::Protocol { detail } => Some(detail.clone()),
-                _ => None,
-            }),
+            error_detail: o
+                .error
+                .as_ref()
+                .and_then(|(k, _)| k.detail().map(str::to_string)),
             model_served: o.model_served.as_deref(),
             endpoint: o.endpoint.as_deref(),
             prompt_tokens: o.prompt_tokens,
@@ -171,20 +240,103 @@ impl RequestLog {
 }
 
 impl LogWriter {
-    /// Waits for every queued line to be written; returns (lines written, lines dropped).
-    /// Every [`RequestLog`] clone must be dropped first.
-    pub fn finish(self) -> Result<(u64, u64), LogError> {
-        let written = self
-            .handle
-            .join()
-            .map_err(|_| LogError {
-                path: self.path.display().to_string(),
-                message: "writer thread failed".into(),
-            })?
-            .map_err(|e| LogError {
-                path: self.path.display().to_string(),
-                message: e.to_string(),
-            })?;
-        Ok((written, self.dropped.load(Ordering::Relaxed)))
+    /// Waits for every queued line to be written and says how it went: lines written, lines
+    /// dropped (the queue was full, or a write failed) and the first error. Never fails: an
+    /// incomplete log is reported, not hidden. Every [`RequestLog`] clone must be dropped first.
+    pub fn finish(self) -> LogSummary {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        let name = self.path.display().to_string();
+        match self.handle.join() {
+            Ok(w) => LogSummary {
+                written: w.lines,
+                dropped: dropped + w.lost,
+                error: w.error.map(|e| {
+                    LogError {
+                        path: name,
+                        message: e.to_string(),
+                    }
+                    .to_string()
+                }),
+            },
+            Err(_) => LogSummary {
+                written: 0,
+                dropped,
+                error: Some(
+                    LogError {
+                        path: name,
+                        message: "the writer thread failed".into(),
+                    }
+                    .to_string(),
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(k: u64) -> Line<'static> {
+        Line {
+            k,
+            model: "m",
+            planned_us: k,
+            sent_us: k,
+            first_byte_us: None,
+            first_token_us: None,
+            end_us: k + 1,
+            token_events: 0,
+            status: Some(200),
+            error: None,
+            error_detail: None,
+            model_served: None,
+            endpoint: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cached_tokens: None,
+            warmup: false,
+        }
+    }
+
+    #[test]
+    fn every_line_is_written_and_counted() {
+        let path =
+            std::env::temp_dir().join(format!("inferbench-log-test-{}.jsonl", std::process::id()));
+        let (log, writer) = RequestLog::create(&path).unwrap();
+        for k in 0..1000 {
+            log.write(&line(k));
+        }
+        drop(log);
+        let s = writer.finish();
+        assert_eq!(
+            s,
+            LogSummary {
+                written: 1000,
+                dropped: 0,
+                error: None
+            }
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1000);
+        assert!(text.lines().last().unwrap().starts_with("{\"k\":999,"));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_is_reported_not_swallowed() {
+        // /dev/full accepts the open and fails every write with ENOSPC.
+        let (log, writer) = RequestLog::create(Path::new("/dev/full")).unwrap();
+        for k in 0..500 {
+            log.write(&line(k));
+        }
+        drop(log);
+        let s = writer.finish();
+        assert_eq!(s.written, 0);
+        assert_eq!(s.dropped, 500, "every line is counted as dropped");
+        let e = s.error.expect("the write error is kept");
+        assert!(e.contains("/dev/full"), "{e}");
+        assert!(e.contains("No space left"), "{e}");
     }
 }

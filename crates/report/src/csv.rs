@@ -89,6 +89,8 @@ mod tests {
         r.total.counts.ok = 3;
         r.total.counts.errors.insert("connect/client".into(), 1);
         r.total.counts.output_tokens = 30;
+        r.total.counts.ok_in_window = 3;
+        r.total.counts.output_tokens_in_window = 30;
         r.total.latency.ttft.record(1_500);
         let mut out = String::new();
         row(&mut out, "x,y", "total", "x,y", &r);

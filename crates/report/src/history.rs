@@ -443,6 +443,8 @@ mod tests {
         r.total.counts.requests = 100;
         r.total.counts.ok = 100;
         r.total.counts.output_tokens = 6400;
+        r.total.counts.ok_in_window = 100;
+        r.total.counts.output_tokens_in_window = 6400;
         r.total.latency.ttft.record(ttft_us);
         crate::testutil::one_scenario(name, r)
     }

@@ -1113,6 +1113,11 @@ fn header(o: &mut String, r: &Report) -> fmt::Result {
             "no"
         }
     )?;
+    writeln!(
+        o,
+        "<p class=\"verdict\"><strong>Verdict:</strong> {}</p>",
+        esc(&crate::console::verdict(r).line)
+    )?;
     let warned: Vec<(usize, &ScenarioReport)> = r
         .scenarios
         .iter()
@@ -1261,7 +1266,11 @@ fn headline(o: &mut String, s: &ScenarioReport) -> fmt::Result {
         }
     }
     headline_row(o, "all", &s.total, true)?;
-    o.write_str("</tbody></table></div>\n")
+    o.write_str("</tbody></table></div>\n")?;
+    match cells::sent_breakdown(&s.total) {
+        Some(line) => writeln!(o, "<p class=\"note\">Requests: {}</p>", esc(&line)),
+        None => Ok(()),
+    }
 }
 
 /// One row of the headline table.
@@ -1923,7 +1932,7 @@ fn client(o: &mut String, s: &ScenarioReport) -> fmt::Result {
     let lag = c.dispatch_lag.summary();
     writeln!(
         o,
-        "<h3>Client health</h3>\n<table><thead><tr><th class=\"n\">dispatch lag p50 ms</th><th class=\"n\">dispatch lag p99 ms</th><th class=\"n\">late</th><th class=\"n\">dropped</th><th class=\"n\">peak in flight</th><th class=\"n\">CPU s per 1,000 requests</th><th class=\"n\">retries</th><th class=\"n\">sent</th></tr></thead><tbody><tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></tbody></table>",
+        "<h3>Client health</h3>\n<div class=\"scroll\"><table><thead><tr><th class=\"n\">dispatch lag p50 ms</th><th class=\"n\">dispatch lag p99 ms</th><th class=\"n\">late</th><th class=\"n\">dropped</th><th class=\"n\">peak in flight</th><th class=\"n\">CPU s per 1,000 requests</th><th class=\"n\">retries</th><th class=\"n\">reconnects</th><th class=\"n\">interrupted</th><th class=\"n\">sent</th><th class=\"n\">request-log lines dropped</th></tr></thead><tbody><tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></tbody></table></div>",
         ms(lag.p50_us),
         ms(lag.p99_us),
         count(c.late),
@@ -1931,8 +1940,19 @@ fn client(o: &mut String, s: &ScenarioReport) -> fmt::Result {
         count(c.peak_in_flight),
         num(c.cpu_s_per_1000(), 3),
         count(c.retries),
-        count(c.sent)
-    )
+        count(c.reconnects),
+        count(c.interrupted),
+        count(c.sent),
+        count(c.log_dropped)
+    )?;
+    match cells::log_problem(&s.total) {
+        Some(p) => writeln!(
+            o,
+            "<div class=\"warn\"><strong>⚠ {}</strong></div>",
+            esc(&p)
+        ),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -2164,6 +2184,30 @@ mod tests {
                 && html.contains("id=\"s1-chat-steady-co\"")
         );
         assert!(html.contains("href=\"#s2-empty-none\"") && html.contains("id=\"s2-empty-none\""));
+    }
+
+    #[test]
+    fn verdict_interrupted_requests_and_the_log_are_shown() {
+        let mut s = full();
+        s.total.total.counts.interrupted = 5;
+        s.total.client.reconnects = 3;
+        s.total.client.interrupted = 5;
+        s.total.client.log_dropped = 7;
+        s.total.client.log_error = Some("cannot write the request log <x>: disk full".into());
+        let html = render(&report(vec![s, empty()]));
+        assert!(html.contains(
+            "<strong>Verdict:</strong> FAIL: scenario chat &lt;steady&gt; &amp; co: error_rate &lt; 1% failed (measured 12.3 ms)"
+        ));
+        // 100 ok + 4 failed + 5 interrupted; 104 sent: none left for warm-up.
+        assert!(html.contains("Requests: sent 109 = ok 100 + failed 4 + interrupted 5</p>"));
+        assert!(html.contains("<th class=\"n\">reconnects</th>"));
+        assert!(html.contains(
+            "<td class=\"n\">3</td><td class=\"n\">5</td><td class=\"n\">104</td><td class=\"n\">7</td>"
+        ));
+        assert!(html.contains(
+            "<div class=\"warn\"><strong>⚠ the request log is incomplete: 7 lines not written; cannot write the request log &lt;x&gt;: disk full</strong></div>"
+        ));
+        assert_finite(&html);
     }
 
     #[test]

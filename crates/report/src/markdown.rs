@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use inferbench_results::report::{Report, ScenarioReport};
+use inferbench_results::report::{LOG_INCOMPLETE, Report, ScenarioReport};
 use inferbench_results::run::RunResult;
 
 use crate::cells;
@@ -63,6 +63,7 @@ pub fn render(r: &Report) -> String {
             ""
         }
     );
+    let _ = writeln!(o, "**Verdict:** {}\n", crate::console::verdict(r).line);
     let _ = writeln!(o, "## Summary\n");
     let _ = writeln!(
         o,
@@ -111,6 +112,9 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
         }
     }
     let _ = writeln!(o, "{}", row("**all**", &s.total));
+    if let Some(line) = cells::sent_breakdown(&s.total) {
+        let _ = writeln!(o, "\nRequests: {line}");
+    }
     if !s.arms.is_empty() {
         let _ = writeln!(
             o,
@@ -225,15 +229,66 @@ fn scenario(o: &mut String, s: &ScenarioReport) {
     let lag = t.client.dispatch_lag.summary();
     let _ = writeln!(
         o,
-        "\nClient: dispatch lag p50 {} ms, p99 {} ms · late {} · dropped {} · peak in flight {} · {:.3} CPU-s per 1,000 requests",
+        "\nClient: dispatch lag p50 {} ms, p99 {} ms · late {} · dropped {} · retries {} · reconnects {} · interrupted {} · peak in flight {} · {:.3} CPU-s per 1,000 requests",
         ms(lag.p50_us),
         ms(lag.p99_us),
         t.client.late,
         t.client.dropped,
+        t.client.retries,
+        t.client.reconnects,
+        t.client.interrupted,
         t.client.peak_in_flight,
         t.client.cpu_s_per_1000()
     );
+    let log = cells::log_problem(t);
+    if let Some(p) = &log {
+        let _ = writeln!(o, "\n> **WARNING:** {p}");
+    }
     for w in &t.warnings {
+        if log.is_some() && w.starts_with(LOG_INCOMPLETE) {
+            continue;
+        }
         let _ = writeln!(o, "\n> warning: {w}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use inferbench_results::report::Check;
+    use inferbench_results::run::RunResult;
+
+    #[test]
+    fn shows_the_verdict_interrupted_requests_and_the_log() {
+        let mut t = RunResult::empty("http://x", "rate 1/s");
+        t.total.counts.requests = 3;
+        t.total.counts.ok = 1;
+        t.total
+            .counts
+            .errors
+            .insert("http_500/model_server".into(), 2);
+        t.total.counts.interrupted = 2;
+        t.client.sent = 6;
+        t.client.reconnects = 4;
+        t.client.log_dropped = 1;
+        t.warnings = vec![
+            "the request log is incomplete: 1 lines dropped (the disk did not keep up)".into(),
+        ];
+        let mut r = crate::testutil::one_scenario("chat", t);
+        r.scenarios[0].passed = false;
+        r.scenarios[0].thresholds = vec![Check {
+            rule: "error_rate < 1% (default)".into(),
+            measured: "66.67%".into(),
+            passed: false,
+        }];
+        let md = super::render(&r);
+        assert!(
+            md.contains("**Verdict:** FAIL: scenario chat: error_rate < 1% (default) failed (measured 66.67%)\n"),
+            "{md}"
+        );
+        assert!(md.contains("- ✗ `error_rate < 1% (default)` measured 66.67%"));
+        assert!(md.contains("\nRequests: sent 6 = ok 1 + failed 2 + interrupted 2 + warm-up 1\n"));
+        assert!(md.contains("· reconnects 4 ·"));
+        assert_eq!(md.matches("request log is incomplete").count(), 1, "{md}");
+        assert!(md.contains("> **WARNING:** the request log is incomplete: 1 lines dropped"));
     }
 }

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::run::{ResultError, RunResult, SloLimits};
 
+/// How the warning about an incomplete request log begins (renderers that show the log's state
+/// loudly leave the warning out).
+pub const LOG_INCOMPLETE: &str = "the request log is incomplete";
+
 /// A report: what ran and what held.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -140,5 +144,39 @@ impl Report {
     /// Every scenario passed.
     pub fn passed(&self) -> bool {
         self.scenarios.iter().all(|s| s.passed)
+    }
+}
+
+impl ScenarioReport {
+    /// `name`, with ` (repeat N)` beyond the first repetition.
+    pub fn label(&self) -> String {
+        if self.repeat > 1 {
+            format!("{} (repeat {})", self.name, self.repeat)
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// Why it failed: one reason per threshold or SLO limit that did not hold, with what was
+    /// measured (empty when it passed).
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .thresholds
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("{} failed (measured {})", c.rule, c.measured))
+            .collect();
+        if let Some(slo) = &self.slo {
+            out.extend(
+                slo.checks
+                    .iter()
+                    .filter(|c| !c.passed)
+                    .map(|c| format!("SLO {} failed (measured {})", c.rule, c.measured)),
+            );
+        }
+        if out.is_empty() && !self.passed {
+            out.push("failed".into());
+        }
+        out
     }
 }

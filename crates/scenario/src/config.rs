@@ -267,6 +267,10 @@ pub struct Target {
     pub timeout: Option<Dur>,
     /// Most time to the first token (default 60 s).
     pub ttft_timeout: Option<Dur>,
+    /// Most time between two tokens once the first has come: a stalled stream fails as
+    /// `timeout_stall` (default 30 s).
+    #[serde(default)]
+    pub stall_timeout: Option<Dur>,
 }
 
 /// Spacing of open-loop arrivals.

@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderName, HeaderValue};
 use inferbench_loadgen::client::{Api, Client, ClientConfig};
 use inferbench_loadgen::engine::{self, Level, Live, Load, Plan, Retry, Source};
-use inferbench_loadgen::log::RequestLog;
+use inferbench_loadgen::log::{LogSummary, RequestLog};
 use inferbench_loadgen::recorder::Recorded;
 use inferbench_results::report::{
-    BreakingPoint, Check, Report, ScenarioReport, SloReport, StageReport,
+    BreakingPoint, Check, LOG_INCOMPLETE, Report, ScenarioReport, SloReport, StageReport,
 };
 use inferbench_results::run::{RunResult, SCHEMA_VERSION, SloLimits};
 use inferbench_workload::arrivals::Arrival;
@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::config::{ApiKind, ArrivalKind, Config, ConfigError, Scenario, Target};
 use crate::embedded::EmbeddedFleet;
-use crate::threshold::Threshold;
+use crate::threshold::{Metric, Threshold};
 
 /// How to run a file.
 #[derive(Debug, Clone)]
@@ -245,6 +245,9 @@ pub fn client_for(t: &Target, urls: &str) -> Result<Client, RunError> {
     if let Some(d) = t.ttft_timeout {
         cfg.ttft_timeout = d.0;
     }
+    if let Some(d) = t.stall_timeout {
+        cfg.stall_timeout = d.0;
+    }
     if let Some(var) = &t.api_key_env {
         let key = std::env::var(var).map_err(|_| {
             err(format!(
@@ -272,6 +275,8 @@ struct Step {
     warmup: Duration,
     /// Names of the stages inside a staged run.
     stage_names: Vec<String>,
+    /// Added to the request log's file name (an arm's window: each gets its own file).
+    log_tag: String,
 }
 
 /// Everything a scenario's engine runs share.
@@ -319,17 +324,21 @@ async fn run_step(
     stop: watch::Receiver<bool>,
 ) -> (Vec<StageReport>, RunResult) {
     let s = ctx.scenario;
+    // A log that cannot be opened does not stop the run, but the report says so.
+    let mut log_open_error = None;
     let (log, writer) = match &ctx.opts.log_dir {
         Some(dir) => {
             let name = format!(
-                "requests-{}-{}.jsonl",
+                "requests-{}-{}{}.jsonl",
                 sanitize(&s.name),
-                sanitize(&step.name)
+                sanitize(&step.name),
+                step.log_tag
             );
             match RequestLog::create(&dir.join(name)) {
                 Ok((l, w)) => (Some(l), Some(w)),
                 Err(e) => {
                     eprintln!("warning: no request log: {e}");
+                    log_open_error = Some(e.to_string());
                     (None, None)
                 }
             }
@@ -422,38 +431,54 @@ async fn run_step(
         p.abort();
         let _ = p.await;
     }
-    let log_dropped = match writer {
-        Some(w) => w.finish().map(|x| x.1).unwrap_or(0),
-        None => 0,
+    // Every line the engine queued is in by now: the writer says what reached the file.
+    let log = match writer {
+        Some(w) => w.finish(),
+        None => LogSummary {
+            error: log_open_error,
+            ..LogSummary::default()
+        },
     };
     let target_rate = match &step.load {
         Load::Open { rate, .. } => Some(*rate),
         _ => None,
     };
-    let make =
-        |name: String, r: Recorded, duration_s: f64, load: String, target_rate: Option<f64>| {
-            let mut result = RunResult::empty(&redact(&ctx.urls), &load);
-            result.started_unix_s = started;
-            result.duration_s = duration_s;
-            result.target_rate = target_rate;
-            // A stop condition ends the scenario, not the invocation: not partial.
-            result.partial = out.stopped && tripped.is_none();
-            if let Some(t) = &tripped {
-                result.warnings.push(t.clone());
-            }
-            result.total = r.total;
-            result.by_model = r.by_model;
-            result.by_endpoint = r.by_endpoint;
-            result.misrouted = r.misrouted;
-            result.client = r.client;
-            result.timeline = r.timeline;
-            health_warnings(
-                &mut result,
-                matches!(step.load, Load::Open { .. } | Load::OpenStages { .. }),
-                log_dropped,
-            );
-            StageReport { name, result }
-        };
+    // `whole`: the step's own result, which carries the request log's outcome (its stages
+    // do not: the log is one per step).
+    let make = |name: String,
+                r: Recorded,
+                duration_s: f64,
+                load: String,
+                target_rate: Option<f64>,
+                whole: bool| {
+        let mut result = RunResult::empty(&redact(&ctx.urls), &load);
+        result.started_unix_s = started;
+        result.duration_s = duration_s;
+        result.target_rate = target_rate;
+        // A stop condition ends the scenario, not the invocation: not partial.
+        result.partial = out.stopped && tripped.is_none();
+        if let Some(t) = &tripped {
+            result.warnings.push(t.clone());
+        }
+        result.total = r.total;
+        result.by_model = r.by_model;
+        result.by_endpoint = r.by_endpoint;
+        result.misrouted = r.misrouted;
+        result.client = r.client;
+        result.timeline = r.timeline;
+        if whole {
+            result.client.log_dropped = log.dropped;
+            result.client.log_error = log.error.clone();
+        } else {
+            result.client.log_dropped = 0;
+            result.client.log_error = None;
+        }
+        health_warnings(
+            &mut result,
+            matches!(step.load, Load::Open { .. } | Load::OpenStages { .. }),
+        );
+        StageReport { name, result }
+    };
     let mut reports = Vec::new();
     if out.stages.len() > 1 {
         let levels: Vec<Level> = match &step.load {
@@ -479,7 +504,7 @@ async fn run_step(
             // CPU is measured for the whole run only.
             part.client.cpu_seconds = 0.0;
             part.client.sent = 0;
-            reports.push(make(name, part, d, label, tr));
+            reports.push(make(name, part, d, label, tr, false));
         }
     }
     let whole = make(
@@ -488,6 +513,7 @@ async fn run_step(
         out.measured_s,
         load_label(&step.load),
         target_rate,
+        true,
     );
     if reports.is_empty() {
         reports.push(whole.clone());
@@ -507,8 +533,9 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// Adds the client-health warnings a reader must see.
-pub fn health_warnings(r: &mut RunResult, open_loop: bool, log_dropped: u64) {
+/// Adds the client-health warnings a reader must see (the request log's outcome is read from
+/// `r.client`).
+pub fn health_warnings(r: &mut RunResult, open_loop: bool) {
     let lag = r.client.dispatch_lag.summary();
     if open_loop && lag.p99_us > 1000 {
         r.warnings.push(format!(
@@ -528,10 +555,20 @@ pub fn health_warnings(r: &mut RunResult, open_loop: bool, log_dropped: u64) {
             r.client.dropped
         ));
     }
-    if log_dropped > 0 {
+    if r.total.counts.interrupted > 0 {
         r.warnings.push(format!(
-            "{log_dropped} request-log lines were dropped (the disk did not keep up)"
+            "{} requests were still in flight when the run stopped: they are in no figure (sent = warm-up + requests + interrupted)",
+            r.total.counts.interrupted
         ));
+    }
+    match (&r.client.log_error, r.client.log_dropped) {
+        (Some(e), n) => r
+            .warnings
+            .push(format!("{LOG_INCOMPLETE}: {n} lines not written; {e}")),
+        (None, n) if n > 0 => r.warnings.push(format!(
+            "{LOG_INCOMPLETE}: {n} lines dropped (the disk did not keep up)"
+        )),
+        _ => {}
     }
 }
 
@@ -696,6 +733,7 @@ pub async fn run_scenario(
                     requests: None,
                     warmup: if round == 0 { warmup } else { Duration::ZERO },
                     stage_names: Vec::new(),
+                    log_tag: format!("-w{}", round + 1),
                 };
                 let cpu_before = servers[idx].cpu_s();
                 let (_, w) = run_step(&arm_ctx, step, stop.clone()).await;
@@ -781,6 +819,7 @@ pub async fn run_scenario(
             requests,
             warmup,
             stage_names: Vec::new(),
+            log_tag: String::new(),
         };
         keep(
             run_step(&ctx, step, stop.clone()).await,
@@ -826,6 +865,7 @@ pub async fn run_scenario(
             requests,
             warmup,
             stage_names: names,
+            log_tag: String::new(),
         };
         keep(
             run_step(&ctx, step, stop.clone()).await,
@@ -855,6 +895,7 @@ pub async fn run_scenario(
             requests,
             warmup,
             stage_names: vec!["ramp-up".into(), "hold".into()],
+            log_tag: String::new(),
         };
         keep(
             run_step(&ctx, step, stop.clone()).await,
@@ -871,6 +912,7 @@ pub async fn run_scenario(
             requests: None,
             warmup,
             stage_names: Vec::new(),
+            log_tag: String::new(),
         };
         keep(
             run_step(
@@ -970,6 +1012,7 @@ pub async fn run_scenario(
                 requests: None,
                 warmup,
                 stage_names: Vec::new(),
+                log_tag: String::new(),
             };
             let (got, w) = run_step(&ctx, step, stop.clone()).await;
             wholes.push(w);
@@ -1009,35 +1052,11 @@ pub async fn run_scenario(
         _ => None,
     };
     total.warnings.dedup();
-    let thresholds: Vec<Check> = s
-        .thresholds
-        .iter()
-        .filter_map(|t| Threshold::parse(t).ok())
-        .map(|t| check(&t, &total))
-        .collect();
-    let slo_report = s.slo.as_ref().map(|slo| {
-        let p = slo.percentile.as_ref().map_or(95.0, |p| p.value);
-        let mut checks = Vec::new();
-        for (name, lim) in [("ttft", slo.ttft), ("tpot", slo.tpot), ("e2e", slo.e2e)] {
-            if let Some(d) = lim
-                && let Ok(t) = Threshold::parse(&format!(
-                    "{name}.p{p} <= {}ms",
-                    d.0.as_micros() as f64 / 1000.0
-                ))
-            {
-                checks.push(check(&t, &total));
-            }
-        }
-        let c = &total.total.counts;
-        SloReport {
-            percentile: p,
-            limits: slo_limits(slo),
-            passed: checks.iter().all(|c| c.passed),
-            checks,
-            goodput_rps: c.good as f64 / total.duration_s.max(1e-9),
-            good_fraction: c.good as f64 / c.requests.max(1) as f64,
-        }
-    });
+    // A stress test that broke stopped at the step that broke.
+    let broke = breaking_point
+        .as_ref()
+        .is_some_and(|b: &BreakingPoint| b.breaking_rate.is_some());
+    let (thresholds, slo_report) = verdicts(s, kind, &total, &wholes, broke, &arm_reports);
     let passed =
         thresholds.iter().all(|c| c.passed) && slo_report.as_ref().is_none_or(|s| s.passed);
     Ok(ScenarioReport {
@@ -1057,6 +1076,123 @@ pub async fn run_scenario(
     })
 }
 
+/// `check` with the arm it judged named in its rule.
+fn on_arm(mut c: Check, arm: Option<&str>) -> Check {
+    if let Some(a) = arm {
+        c.rule = format!("arm {a}: {}", c.rule);
+    }
+    c
+}
+
+/// The scenario's threshold checks and SLO verdict.
+///
+/// Each routing arm is judged on its own results (a rule fails when any arm fails it, and the
+/// check names the arm); other scenarios on their total. Besides the scenario's own rules:
+/// the default gate `error_rate < 1%` unless the scenario sets its own error-rate rule (for a
+/// stress test, a limit counts too, and the gate judges the steps below the breaking point),
+/// and a failed check for any judged result without a single successful request.
+fn verdicts(
+    s: &Scenario,
+    kind: &str,
+    total: &RunResult,
+    wholes: &[RunResult],
+    broke: bool,
+    arms: &[inferbench_results::report::ArmReport],
+) -> (Vec<Check>, Option<SloReport>) {
+    let judged: Vec<(Option<&str>, &RunResult)> = if arms.is_empty() {
+        vec![(None, total)]
+    } else {
+        arms.iter()
+            .map(|a| (Some(a.name.as_str()), &a.result))
+            .collect()
+    };
+    let rules: Vec<Threshold> = s
+        .thresholds
+        .iter()
+        .filter_map(|t| Threshold::parse(t).ok())
+        .collect();
+    let stress_limits: Vec<Threshold> = s
+        .load
+        .stress
+        .as_ref()
+        .map(|st| {
+            st.limits
+                .iter()
+                .filter_map(|t| Threshold::parse(t).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut checks = Vec::new();
+    for t in &rules {
+        for (arm, r) in &judged {
+            checks.push(on_arm(check(t, r), *arm));
+        }
+    }
+    let own_error_rule = rules
+        .iter()
+        .chain(&stress_limits)
+        .any(|t| t.metric == Metric::ErrorRate);
+    if !own_error_rule {
+        let gate = Threshold::default_error_gate();
+        if kind == "stress" {
+            // The step that broke a limit is expected to fail: judge the steps before it.
+            let below = &wholes[..wholes.len().saturating_sub(usize::from(broke))];
+            if !below.is_empty() {
+                let mut merged = RunResult::empty(&total.target, kind);
+                for w in below {
+                    merged.append(w);
+                }
+                let mut c = check(&gate, &merged);
+                c.rule = format!("{} on the steps below the breaking point", c.rule);
+                checks.push(c);
+            }
+        } else {
+            for (arm, r) in &judged {
+                checks.push(on_arm(check(&gate, r), *arm));
+            }
+        }
+    }
+    for (arm, r) in &judged {
+        let c = &r.total.counts;
+        if c.ok == 0 {
+            checks.push(on_arm(
+                Check {
+                    rule: "successful requests > 0 (default)".into(),
+                    measured: format!("0 of {} completed", c.requests),
+                    passed: false,
+                },
+                *arm,
+            ));
+        }
+    }
+    let slo_report = s.slo.as_ref().map(|slo| {
+        let p = slo.percentile.as_ref().map_or(95.0, |p| p.value);
+        let mut slo_checks = Vec::new();
+        for (name, lim) in [("ttft", slo.ttft), ("tpot", slo.tpot), ("e2e", slo.e2e)] {
+            if let Some(d) = lim
+                && let Ok(t) = Threshold::parse(&format!(
+                    "{name}.p{p} <= {}ms",
+                    d.0.as_micros() as f64 / 1000.0
+                ))
+            {
+                for (arm, r) in &judged {
+                    slo_checks.push(on_arm(check(&t, r), *arm));
+                }
+            }
+        }
+        let c = &total.total.counts;
+        SloReport {
+            percentile: p,
+            limits: slo_limits(slo),
+            passed: slo_checks.iter().all(|c| c.passed),
+            checks: slo_checks,
+            goodput_rps: c.good as f64 / total.duration_s.max(1e-9),
+            good_fraction: c.good as f64 / c.requests.max(1) as f64,
+        }
+    });
+    (checks, slo_report)
+}
+
 fn slo_limits(slo: &crate::config::Slo) -> SloLimits {
     SloLimits {
         ttft_us: slo.ttft.map(|d| d.0.as_micros() as u64),
@@ -1072,5 +1208,186 @@ pub fn check(t: &Threshold, r: &RunResult) -> Check {
         rule: t.expr.clone(),
         measured: t.display(v),
         passed: t.check(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inferbench_results::report::ArmReport;
+
+    fn config(scenario: &str) -> Config {
+        let text = format!(
+            "targets:\n  - {{name: t, url: http://127.0.0.1:1, models: [m]}}\nscenarios:\n  - name: s\n{scenario}"
+        );
+        Config::parse(&text, "test").unwrap()
+    }
+
+    /// `requests` completed of which `failed` failed, over 10 s.
+    fn result(requests: u64, failed: u64) -> RunResult {
+        let mut r = RunResult::empty("http://x", "rate 10/s");
+        r.duration_s = 10.0;
+        r.total.counts.requests = requests;
+        r.total.counts.ok = requests - failed;
+        r.total.counts.ok_in_window = requests - failed;
+        if failed > 0 {
+            r.total
+                .counts
+                .errors
+                .insert("http_500/model_server".into(), failed);
+        }
+        for i in 0..requests - failed {
+            r.total.latency.ttft.record(1000 + i);
+        }
+        r
+    }
+
+    fn arm(name: &str, result: RunResult) -> ArmReport {
+        ArmReport {
+            name: name.into(),
+            url: "http://x".into(),
+            result,
+            router_cpu_s: None,
+            router_cpu_per_1000: None,
+            router_peak_rss_mb: None,
+            ttft_added_us: None,
+            e2e_added_us: None,
+            throughput_change_pct: None,
+            prefix_hit_rate: 0.0,
+            routing_accuracy: 1.0,
+        }
+    }
+
+    fn summary(checks: &[Check]) -> Vec<(String, String, bool)> {
+        checks
+            .iter()
+            .map(|c| (c.rule.clone(), c.measured.clone(), c.passed))
+            .collect()
+    }
+
+    fn row(rule: &str, measured: &str, passed: bool) -> (String, String, bool) {
+        (rule.into(), measured.into(), passed)
+    }
+
+    #[test]
+    fn every_scenario_gets_the_default_error_gate() {
+        let c = config("    load: {rate: 10}\n    duration: 10s\n");
+        let s = &c.file.scenarios[0];
+        let bad = result(40, 17);
+        let (checks, slo) = verdicts(s, "rate", &bad, std::slice::from_ref(&bad), false, &[]);
+        assert!(slo.is_none());
+        assert_eq!(
+            summary(&checks),
+            [row("error_rate < 1% (default)", "42.50%", false)]
+        );
+        let good = result(200, 1);
+        let (checks, _) = verdicts(s, "rate", &good, std::slice::from_ref(&good), false, &[]);
+        assert_eq!(
+            summary(&checks),
+            [row("error_rate < 1% (default)", "0.50%", true)]
+        );
+    }
+
+    #[test]
+    fn no_successful_request_never_passes() {
+        let c = config(
+            "    load: {rate: 10}\n    duration: 10s\n    thresholds: [\"error_rate <= 100%\"]\n",
+        );
+        let s = &c.file.scenarios[0];
+        let none = result(5, 5);
+        let (checks, _) = verdicts(s, "rate", &none, std::slice::from_ref(&none), false, &[]);
+        // Its own error rule replaces the default gate; the success rule stays.
+        assert_eq!(
+            summary(&checks),
+            [
+                row("error_rate <= 100%", "100.00%", true),
+                row(
+                    "successful requests > 0 (default)",
+                    "0 of 5 completed",
+                    false
+                )
+            ]
+        );
+        // Nothing completed at all: an error rate of 0% must not pass it either.
+        let empty = result(0, 0);
+        let (checks, _) = verdicts(s, "rate", &empty, &[], false, &[]);
+        assert!(checks.iter().any(|c| !c.passed));
+    }
+
+    #[test]
+    fn arms_are_judged_one_by_one() {
+        let c = config(
+            "    load: {rate: 10}\n    duration: 10s\n    arms: [direct, epp]\n    thresholds: [\"ttft.p50 < 1.5ms\"]\n    slo: {ttft: 2ms}\n",
+        );
+        let s = &c.file.scenarios[0];
+        let direct = result(100, 0);
+        let mut epp = result(100, 5);
+        epp.total.latency.ttft = Default::default();
+        for _ in 0..95 {
+            epp.total.latency.ttft.record(3000);
+        }
+        let mut total = direct.clone();
+        total.append(&epp);
+        let arms = [arm("direct", direct.clone()), arm("epp", epp.clone())];
+        let (checks, slo) = verdicts(s, "arms", &total, &[direct, epp], false, &arms);
+        let got = summary(&checks);
+        assert_eq!(
+            got.iter()
+                .map(|(r, _, p)| (r.as_str(), *p))
+                .collect::<Vec<_>>(),
+            [
+                ("arm direct: ttft.p50 < 1.5ms", true),
+                ("arm epp: ttft.p50 < 1.5ms", false),
+                ("arm direct: error_rate < 1% (default)", true),
+                ("arm epp: error_rate < 1% (default)", false),
+            ]
+        );
+        // Merged, the total's 2.5% errors would fail too, but its TTFT p50 would pass: only
+        // per arm does the slow arm show.
+        assert!(Threshold::parse("ttft.p50 < 1.5ms").unwrap().check(&total));
+        let slo = slo.unwrap();
+        assert!(!slo.passed);
+        assert_eq!(
+            slo.checks
+                .iter()
+                .map(|c| (c.rule.as_str(), c.passed))
+                .collect::<Vec<_>>(),
+            [
+                ("arm direct: ttft.p95 <= 2ms", true),
+                ("arm epp: ttft.p95 <= 2ms", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn stress_gates_the_steps_below_its_breaking_point() {
+        let c = config(
+            "    load:\n      stress: {start: 10, step: 10, max: 50, step_duration: 1s, limits: [\"ttft.p99 < 1s\"]}\n",
+        );
+        let s = &c.file.scenarios[0];
+        let steps = [result(100, 0), result(100, 0), result(100, 60)];
+        let mut total = RunResult::empty("http://x", "stress");
+        for w in &steps {
+            total.append(w);
+        }
+        let (checks, _) = verdicts(s, "stress", &total, &steps, true, &[]);
+        assert_eq!(
+            summary(&checks),
+            [row(
+                "error_rate < 1% (default) on the steps below the breaking point",
+                "0.00%",
+                true
+            )]
+        );
+        // It never broke: every step is judged.
+        let (checks, _) = verdicts(s, "stress", &total, &steps, false, &[]);
+        assert_eq!(checks[0].measured, "20.00%");
+        assert!(!checks[0].passed);
+        // An error-rate limit is the scenario's own rule: no default gate.
+        let c = config(
+            "    load:\n      stress: {start: 10, step: 10, max: 50, step_duration: 1s, limits: [\"error_rate < 5%\"]}\n",
+        );
+        let (checks, _) = verdicts(&c.file.scenarios[0], "stress", &total, &steps, false, &[]);
+        assert!(checks.is_empty(), "{checks:?}");
     }
 }

@@ -6,6 +6,13 @@ use inferbench_results::histogram::LatencyHistogram;
 use inferbench_results::run::RunResult;
 use serde::{Deserialize, Serialize};
 
+/// The error rate above which every scenario fails unless it sets its own `error_rate` rule
+/// (a fraction: 1%).
+pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
+
+/// The name of the default gate in reports.
+pub const DEFAULT_ERROR_GATE: &str = "error_rate < 1% (default)";
+
 /// A parsed rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
@@ -58,9 +65,9 @@ pub enum Metric {
     ErrorRate,
     /// Requests answered by the model asked for / completed, a fraction.
     RoutingAccuracy,
-    /// Successful requests per second.
+    /// Successful requests that completed inside the measured window, per second.
     Throughput,
-    /// Output tokens per second.
+    /// Output tokens of those requests per second.
     OutputTps,
     /// Requests per second meeting every SLO limit.
     Goodput,
@@ -120,6 +127,17 @@ impl Threshold {
         })
     }
 
+    /// The gate every scenario gets unless it sets its own error-rate rule:
+    /// [`DEFAULT_ERROR_GATE`].
+    pub fn default_error_gate() -> Self {
+        Threshold {
+            expr: DEFAULT_ERROR_GATE.to_string(),
+            metric: Metric::ErrorRate,
+            op: Op::Lt,
+            value: DEFAULT_MAX_ERROR_RATE,
+        }
+    }
+
     /// The measured value in `r` (same unit as `value`).
     pub fn measure(&self, r: &RunResult) -> f64 {
         let c = &r.total.counts;
@@ -142,8 +160,8 @@ impl Threshold {
                     1.0 - r.misrouted as f64 / c.requests as f64
                 }
             }
-            Metric::Throughput => r.per_second(c.ok),
-            Metric::OutputTps => r.per_second(c.output_tokens),
+            Metric::Throughput => r.achieved_rate(),
+            Metric::OutputTps => r.output_tokens_per_s(),
             Metric::Goodput => r.per_second(c.good),
             Metric::Requests => c.requests as f64,
         }
@@ -293,6 +311,7 @@ mod tests {
         }
         r.total.counts.requests = 100;
         r.total.counts.ok = 98;
+        r.total.counts.ok_in_window = 97;
         r.total
             .counts
             .errors
@@ -308,7 +327,23 @@ mod tests {
                 .unwrap()
                 .check(&r)
         );
-        assert!(Threshold::parse("throughput >= 9.8").unwrap().check(&r));
+        // Throughput counts the completions inside the window.
+        assert!(Threshold::parse("throughput >= 9.7").unwrap().check(&r));
+        assert!(!Threshold::parse("throughput >= 9.8").unwrap().check(&r));
+        let gate = Threshold::default_error_gate();
+        assert_eq!(gate.expr, "error_rate < 1% (default)");
+        assert_eq!(
+            gate,
+            Threshold {
+                expr: gate.expr.clone(),
+                ..Threshold::parse("error_rate < 1%").unwrap()
+            }
+        );
+        assert!(!gate.check(&r), "2% errors fail the default gate");
+        r.total.counts.requests = 200;
+        assert!(!gate.check(&r), "exactly 1% fails: the rule is strict");
+        r.total.counts.requests = 201;
+        assert!(gate.check(&r));
     }
 
     proptest! {

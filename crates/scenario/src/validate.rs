@@ -86,7 +86,11 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
             near: t.name.line,
         };
         let tp = format!("targets[{i}]");
-        for (d, name) in [(t.timeout, "timeout"), (t.ttft_timeout, "ttft_timeout")] {
+        for (d, name) in [
+            (t.timeout, "timeout"),
+            (t.ttft_timeout, "ttft_timeout"),
+            (t.stall_timeout, "stall_timeout"),
+        ] {
             if let Some(d) = d {
                 v.duration(d, 0, &format!("{tp}.{name}"), true, MAX_DURATION)?;
             }

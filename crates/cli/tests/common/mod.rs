@@ -62,3 +62,22 @@ pub fn start(args: &[&str], n: usize) -> Mock {
     }
     Mock { child, addrs }
 }
+
+/// `GET path` on `addr` (`host:port`) over plain HTTP/1.1; the response body (empty on any
+/// failure).
+#[allow(dead_code)]
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
