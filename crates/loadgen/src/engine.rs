@@ -698,3 +698,66 @@ pub fn stat_cpu_s(s: &str) -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ErrorKind, Outcome, Side};
+
+    fn failed(kind: ErrorKind, tokens: usize) -> Outcome {
+        let t = Instant::now();
+        Outcome {
+            sent: t,
+            first_byte: None,
+            first_token: (tokens > 0).then_some(t),
+            first_content: None,
+            token_events: vec![t; tokens],
+            end: t,
+            status: None,
+            error: Some((kind, Side::Connection)),
+            model_served: None,
+            endpoint: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cached_tokens: None,
+            http2: false,
+            text: None,
+            reconnects: 0,
+        }
+    }
+
+    #[test]
+    fn only_failures_before_the_first_token_are_retried() {
+        let broken = || ErrorKind::BrokenStream {
+            detail: "reset".into(),
+        };
+        assert!(retryable(&failed(broken(), 0)));
+        // The user already saw tokens: sending again would count a different answer.
+        assert!(!retryable(&failed(broken(), 3)));
+        let overloaded = || ErrorKind::Http200Error {
+            message: "overloaded".into(),
+        };
+        assert!(retryable(&failed(overloaded(), 0)));
+        assert!(!retryable(&failed(overloaded(), 1)));
+        assert!(retryable(&failed(
+            ErrorKind::Connect {
+                detail: "refused".into()
+            },
+            0
+        )));
+        for (status, want) in [(429, true), (503, true), (400, false), (404, false)] {
+            let k = ErrorKind::Http {
+                status,
+                body: String::new(),
+            };
+            assert_eq!(retryable(&failed(k, 0)), want, "{status}");
+        }
+        let timeout = ErrorKind::Timeout {
+            phase: "stall".into(),
+        };
+        assert!(!retryable(&failed(timeout, 2)));
+        let mut ok = failed(broken(), 0);
+        ok.error = None;
+        assert!(!retryable(&ok));
+    }
+}

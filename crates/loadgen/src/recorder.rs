@@ -294,6 +294,45 @@ mod tests {
     }
 
     #[test]
+    fn the_tpot_slo_judges_only_streams_with_two_tokens_or_more() {
+        let sent = Instant::now();
+        let slo = SloLimits {
+            tpot_us: Some(1_000),
+            ..Default::default()
+        };
+        let mut r = Recorded {
+            slo: Some(slo),
+            ..Default::default()
+        };
+        // A stream of 3 tokens 10 ms apart: TPOT 10 ms > 1 ms, not good.
+        r.record(sent, "m", &outcome(sent, &[10, 20, 30]));
+        assert_eq!(r.total.counts.good, 0);
+        // A one-token stream and a unary answer have no TPOT: judged on the other limits only.
+        r.record(sent, "m", &outcome(sent, &[10]));
+        let mut unary = outcome(sent, &[30]);
+        unary.token_events.clear();
+        unary.completion_tokens = Some(50);
+        r.record(sent, "m", &unary);
+        assert_eq!(r.total.counts.good, 2);
+        // No TPOT sample from either: the histogram holds the stream's only.
+        assert_eq!(r.total.latency.tpot.count(), 1);
+    }
+
+    #[test]
+    fn reconnects_and_the_first_answer_token_are_recorded() {
+        let sent = Instant::now();
+        let mut r = Recorded::default();
+        let mut o = outcome(sent, &[10, 20, 30]);
+        o.first_content = Some(sent + Duration::from_millis(20));
+        o.reconnects = 2;
+        r.record(sent, "m", &o);
+        assert_eq!(r.client.reconnects, 2);
+        let near = |v: u64, want: u64| v.abs_diff(want) * 100 <= want;
+        assert!(near(r.total.latency.ttft.summary().p50_us, 10_000));
+        assert!(near(r.total.latency.ttft_answer.summary().p50_us, 20_000));
+    }
+
+    #[test]
     fn endpoints_beyond_the_cap_are_counted_as_other() {
         let sent = Instant::now();
         let mut r = Recorded::default();

@@ -308,3 +308,28 @@ async fn reasoning_deltas_count_for_ttft() {
     let (ft, fc) = (o.first_token.unwrap(), o.first_content.unwrap());
     assert!(fc - ft >= Duration::from_millis(90), "{:?}", fc - ft);
 }
+
+/// A unary answer larger than the bound: a protocol error, not unbounded memory.
+#[tokio::test]
+async fn an_oversized_unary_answer_is_a_bounded_protocol_error() {
+    let (url, _) = serve(Arc::new(|_| {
+        let n = inferbench_loadgen::client::MAX_BODY_BYTES + 1024;
+        let mut out = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{{\"x\":\"",
+            n + 9
+        )
+        .into_bytes();
+        out.extend(std::iter::repeat_n(b'a', n));
+        out.extend_from_slice(b"\"}");
+        (out, true)
+    }))
+    .await;
+    let c = Client::new(&ClientConfig::new(&url)).unwrap();
+    let o = one(&c, false).await;
+    match &o.error {
+        Some((ErrorKind::Protocol { detail }, _)) => {
+            assert!(detail.contains("larger than"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

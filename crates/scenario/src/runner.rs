@@ -1203,6 +1203,15 @@ fn slo_limits(slo: &crate::config::Slo) -> SloLimits {
 
 /// Evaluates `t` on `r`.
 pub fn check(t: &Threshold, r: &RunResult) -> Check {
+    if !t.measured_in(r) {
+        // A latency never observed (TPOT of unary or one-token answers, ITL without streams)
+        // cannot pass a limit on it.
+        return Check {
+            rule: t.expr.clone(),
+            measured: "not measured (no request observed it)".into(),
+            passed: false,
+        };
+    }
     let v = t.measure(r);
     Check {
         rule: t.expr.clone(),

@@ -167,8 +167,20 @@ impl Threshold {
         }
     }
 
-    /// Whether `r` passes.
+    /// Whether `r` holds a sample of the metric: a latency histogram with no sample (TPOT of
+    /// unary or one-token answers, ITL without streams) was not measured.
+    pub fn measured_in(&self, r: &RunResult) -> bool {
+        match &self.metric {
+            Metric::Latency(name, _) => histogram(r, name).count() > 0,
+            _ => true,
+        }
+    }
+
+    /// Whether `r` passes (never on a latency that was not measured).
     pub fn check(&self, r: &RunResult) -> bool {
+        if !self.measured_in(r) {
+            return false;
+        }
         let v = self.measure(r);
         match self.op {
             Op::Lt => v < self.value,
@@ -277,6 +289,22 @@ fn parse_value(metric: &Metric, s: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_latency_never_measured_cannot_pass() {
+        // Unary answers only: no TPOT or ITL sample at all.
+        let mut r = RunResult::empty("t", "rate");
+        r.total.counts.requests = 10;
+        r.total.counts.ok = 10;
+        r.total.latency.ttft.record(1_000);
+        let tpot = Threshold::parse("tpot.p95 < 50ms").unwrap();
+        assert!(!tpot.measured_in(&r));
+        assert!(!tpot.check(&r), "0 µs of nothing is not under 50 ms");
+        let ttft = Threshold::parse("ttft.p95 < 50ms").unwrap();
+        assert!(ttft.measured_in(&r) && ttft.check(&r));
+        r.total.latency.tpot.record(2_000);
+        assert!(tpot.check(&r));
+    }
 
     #[test]
     fn parses_the_forms_users_write() {
