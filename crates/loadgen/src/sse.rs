@@ -101,7 +101,9 @@ impl SseParser {
     /// Feeds one chunk that arrived at `at`; every event it completes goes to `emit`.
     pub fn push<T: Copy>(&mut self, chunk: &[u8], at: T, mut emit: impl FnMut(Event<'_, T>)) {
         self.bytes += chunk.len() as u64;
-        if self.overflow {
+        // An empty chunk (an empty DATA frame) must not clear a pending CR: the LF that follows
+        // still ends the same line (found by the sse fuzz target).
+        if self.overflow || chunk.is_empty() {
             return;
         }
         let mut rest = chunk;
@@ -286,6 +288,13 @@ mod tests {
         }
         assert!(p.overflowed());
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_is_one_line_end() {
+        let ev = parse_all(&[b"\nda", b"", b"ta\r", b"", b"\n"]);
+        assert!(ev.is_empty(), "{ev:?}");
+        assert_eq!(parse_all(&[b"data: a\r", b"", b"\n\r\n"])[0].data, "a");
     }
 
     #[test]

@@ -317,3 +317,46 @@ async fn open_loop_throughput_shows_saturation() {
     let achieved = c.ok_in_window as f64 / out.measured_s;
     assert!(achieved < 25.0, "{achieved}");
 }
+
+/// At the highest rate allowed, on one thread, with every arrival past due and dropped at the
+/// in-flight cap, the dispatcher still lets the stop through.
+#[tokio::test(flavor = "current_thread")]
+async fn the_dispatcher_honours_a_stop_at_any_rate() {
+    let cfg = InstanceConfig {
+        ttft_ms: 600_000.0,
+        ..Default::default()
+    };
+    let (_fleet, client) = setup(cfg).await;
+    let mut plan = plan(
+        Load::Open {
+            rate: 100_000.0,
+            arrival: Arrival::Poisson,
+        },
+        Some(Duration::from_secs(3600)),
+        None,
+    );
+    plan.max_in_flight = 1;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = tx.send(true);
+    });
+    let t0 = std::time::Instant::now();
+    let out = engine::run(
+        client,
+        source(4),
+        plan,
+        Arc::new(Live::default()),
+        rx,
+        Duration::from_millis(100),
+    )
+    .await;
+    assert!(out.stopped);
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert_eq!(out.recorded.client.interrupted, 1);
+    assert!(
+        out.recorded.client.dropped > 100,
+        "{}",
+        out.recorded.client.dropped
+    );
+}

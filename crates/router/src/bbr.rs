@@ -45,6 +45,10 @@ fn head(text: &str) -> &str {
 
 /// Reads the body; `Err` when it is not a JSON object.
 pub fn parse(body: &[u8]) -> Result<BodyInfo, String> {
+    // serde would read a struct from a JSON array too: a body must be an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err("the body is not a JSON object".into());
+    }
     let b: Body<'_> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let prefix_text = match (b.messages, b.prompt) {
         (Some(m), _) => Some(head(m.get()).to_string()),
@@ -70,6 +74,12 @@ pub fn parse(body: &[u8]) -> Result<BodyInfo, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_array_is_not_a_body() {
+        assert!(parse(br#"["m",[1]]"#).is_err());
+        assert!(parse(b"  {\"model\":\"m\"}").is_ok());
+    }
 
     #[test]
     fn reads_model_and_prefix_text() {
