@@ -208,7 +208,7 @@ def main():
     print(f"server {a.url}, concurrency {a.concurrency}, {a.requests} requests, "
           f"{a.max_tokens} output tokens, streaming")
     hdr = ("client", "sent", "ok", "lost", "reconnects", "TTFT p50 ms", "server prefill ms (mean)",
-           "TTFT p50 - prefill", "ITL p50 ms", "server ms/token", "ITL/server", "tokens/answer",
+           "TTFT p50 - prefill", "TTFT mean - prefill mean", "ITL p50 ms", "server ms/token", "ITL/server", "tokens/answer",
            "client tokens", "server tokens")
     print(" | ".join(hdr))
     for name, sent, n_ok, reconn, t, i, s, toks, rc, last in rows:
@@ -217,6 +217,7 @@ def main():
         print(" | ".join([
             name, str(sent), str(n_ok), str(sent - n_ok), str(reconn),
             f"{pct(t, 0.5):.1f}", f"{prefill:.1f}", f"{pct(t, 0.5) - prefill:.1f}",
+            f"{(statistics.mean(t) if t else float('nan')) - prefill:.1f}",
             f"{pct(i, 0.5):.2f}", f"{s['per_token_ms']:.2f}",
             f"{pct(i, 0.5) / s['per_token_ms']:.3f}" if s["per_token_ms"] == s["per_token_ms"] else "nan",
             f"{statistics.mean([x for x in toks if x] or [0]):.1f}",
