@@ -80,19 +80,18 @@ fn run(url: &str, args: &[&str]) -> (Report, i32, String) {
             "smollm2-135m",
             "--stream",
         ])
-        .args([
-            "--prompt-tokens",
-            "128",
-            "--output-tokens",
-            "32",
-            "--no-history",
-        ])
+        .args(["--output-tokens", "32", "--no-history"])
         .args(args)
         .arg("--out")
         .arg(dir.path())
         .output()
         .expect("run inferbench");
-    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
+    let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap_or_else(|e| {
+        panic!(
+            "no report.json ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     let report = Report::from_json(&text).expect("a report");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     (report, out.status.code().unwrap_or(-1), stdout)
