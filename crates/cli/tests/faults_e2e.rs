@@ -8,26 +8,18 @@ use inferbench_results::report::Report;
 
 /// Runs the binary against `url` with `args`; the report, exit code and stdout.
 fn run(url: &str, args: &[&str]) -> (Report, i32, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = common::inferbench()
-        .args([
-            "run",
-            "--target",
-            url,
-            "--model",
-            "mock-model",
-            "--no-history",
-        ])
-        .args(["--prompt-tokens", "32", "--output-tokens", "8"])
-        .args(args)
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .expect("run inferbench");
-    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
-    let report = Report::from_json(&text).expect("a report");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    (report, out.status.code().unwrap_or(-1), stdout)
+    let mut all = vec![
+        "--target",
+        url,
+        "--model",
+        "mock-model",
+        "--prompt-tokens",
+        "32",
+        "--output-tokens",
+        "8",
+    ];
+    all.extend_from_slice(args);
+    common::run_report(&all)
 }
 
 fn last_line(s: &str) -> &str {

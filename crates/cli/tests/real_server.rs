@@ -70,31 +70,17 @@ fn llama() -> Option<Llama> {
 
 /// Runs `inferbench run` against the server and returns the report and the exit code.
 fn run(url: &str, args: &[&str]) -> (Report, i32, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = common::inferbench()
-        .args([
-            "run",
-            "--target",
-            url,
-            "--model",
-            "smollm2-135m",
-            "--stream",
-        ])
-        .args(["--output-tokens", "32", "--no-history"])
-        .args(args)
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .expect("run inferbench");
-    let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap_or_else(|e| {
-        panic!(
-            "no report.json ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let report = Report::from_json(&text).expect("a report");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    (report, out.status.code().unwrap_or(-1), stdout)
+    let mut all = vec![
+        "--target",
+        url,
+        "--model",
+        "smollm2-135m",
+        "--stream",
+        "--output-tokens",
+        "32",
+    ];
+    all.extend_from_slice(args);
+    common::run_report(&all)
 }
 
 fn no_request_lost(concurrency: &str, requests: u64) {

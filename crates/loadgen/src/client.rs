@@ -226,7 +226,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(sent: Instant) -> Self {
+    /// An outcome with nothing received yet, sent at `sent`.
+    pub fn new(sent: Instant) -> Self {
         Self {
             sent,
             first_byte: None,

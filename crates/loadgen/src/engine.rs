@@ -706,24 +706,11 @@ mod tests {
 
     fn failed(kind: ErrorKind, tokens: usize) -> Outcome {
         let t = Instant::now();
-        Outcome {
-            sent: t,
-            first_byte: None,
-            first_token: (tokens > 0).then_some(t),
-            first_content: None,
-            token_events: vec![t; tokens],
-            end: t,
-            status: None,
-            error: Some((kind, Side::Connection)),
-            model_served: None,
-            endpoint: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            cached_tokens: None,
-            http2: false,
-            text: None,
-            reconnects: 0,
-        }
+        let mut o = Outcome::new(t);
+        o.first_token = (tokens > 0).then_some(t);
+        o.token_events = vec![t; tokens];
+        o.error = Some((kind, Side::Connection));
+        o
     }
 
     #[test]

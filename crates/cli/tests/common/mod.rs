@@ -81,3 +81,27 @@ pub fn http_get(addr: &str, path: &str) -> String {
         .map(|(_, body)| body.to_string())
         .unwrap_or_default()
 }
+
+/// `inferbench run ARGS --no-history --out <temp dir>`: the report it wrote, the exit code and
+/// stdout (stderr in the panic if no report was written).
+#[allow(dead_code)]
+pub fn run_report(args: &[&str]) -> (inferbench_results::report::Report, i32, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = inferbench()
+        .arg("run")
+        .args(args)
+        .arg("--no-history")
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .expect("run inferbench");
+    let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap_or_else(|e| {
+        panic!(
+            "no report.json ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let report = inferbench_results::report::Report::from_json(&text).expect("a report");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (report, out.status.code().unwrap_or(-1), stdout)
+}
