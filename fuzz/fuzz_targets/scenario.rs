@@ -2,7 +2,8 @@
 //! reading the file) on arbitrary text. Must never panic; errors must format.
 #![no_main]
 
-use inferbench_scenario::config::{Config, field_at, line_of};
+use inferbench_config::Config;
+use inferbench_config::yaml::{field_at, line_of};
 use libfuzzer_sys::fuzz_target;
 
 /// A directory that does not exist, so `prompts_file: relative/path` resolves to nothing.

@@ -21,8 +21,8 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use inferbench_results::report::Report;
 use inferbench_results::run::RunResult;
+use inferbench_results::suite::Report;
 
 const BIN: &str = env!("CARGO_BIN_EXE_inferbench");
 
@@ -91,12 +91,7 @@ impl Mock {
     }
 
     fn cpu_s(&self) -> f64 {
-        let s =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-        (ticks(11) + ticks(12)) / 100.0
+        inferbench_resources::process_cpu_s(self.child.id()).unwrap_or(0.0)
     }
 
     /// `inferbench:mock_ttft_lag_seconds` sum and count from /metrics.

@@ -3,10 +3,14 @@
 #![forbid(unsafe_code)]
 
 mod check_cmd;
+mod k8s_cmd;
+mod merge_cmd;
 mod mock_cmd;
+mod output;
 mod report_cmd;
 mod router_cmd;
 mod run_cmd;
+mod signals;
 
 use clap::{Parser, Subcommand};
 
@@ -32,8 +36,13 @@ enum Command {
         /// The file.
         file: std::path::PathBuf,
     },
-    /// Print the JSON Schema of scenario files (for editors and CI linting).
-    Schema,
+    /// Print the JSON Schema of scenario files (for editors and CI linting), or with --report
+    /// of report.json.
+    Schema {
+        /// The schema of report.json instead.
+        #[arg(long)]
+        report: bool,
+    },
     /// Smoke-test an endpoint: /health, /v1/models, one unary and one streaming completion.
     Check(check_cmd::CheckArgs),
     /// Re-render a saved run (its folder or report.json) as Markdown, HTML, JSON or CSV.
@@ -45,11 +54,16 @@ enum Command {
     History(report_cmd::HistoryArgs),
     /// Name a recorded run as a baseline, or list baselines.
     Baseline(report_cmd::BaselineArgs),
+    /// The benchmark environment as Kubernetes manifests (fleet, InferencePool, EPP, BBR,
+    /// Gateway, HTTPRoutes, and the load as an Indexed Job of shards).
+    K8s(k8s_cmd::K8sArgs),
+    /// Merge the reports of one run's shards (`run --shard I/N`) into one report, exactly.
+    Merge(merge_cmd::MergeArgs),
 }
 
 /// `inferbench validate FILE`: parse and check, print what it holds.
 fn validate(file: &std::path::Path) -> anyhow::Result<u8> {
-    let c = inferbench_scenario::config::Config::load(file)?;
+    let c = inferbench_config::Config::load(file)?;
     let f = &c.file;
     println!(
         "{}: OK — {} target(s), {} scenario(s){}",
@@ -104,8 +118,12 @@ fn main() -> std::process::ExitCode {
             Command::Mock(args) => mock_cmd::run(args).await.map(|()| 0),
             Command::Run(args) => run_cmd::run(*args).await,
             Command::Validate { file } => validate(&file),
-            Command::Schema => {
-                println!("{}", inferbench_scenario::schema());
+            Command::Schema { report } => {
+                if report {
+                    println!("{}", inferbench_results::report_schema());
+                } else {
+                    println!("{}", inferbench_config::schema());
+                }
                 Ok(0)
             }
             Command::Check(args) => check_cmd::run(args).await,
@@ -114,6 +132,8 @@ fn main() -> std::process::ExitCode {
             Command::Compare(args) => report_cmd::compare(args),
             Command::History(args) => report_cmd::history(args),
             Command::Baseline(args) => report_cmd::baseline(args),
+            Command::K8s(args) => k8s_cmd::run(args),
+            Command::Merge(args) => merge_cmd::run(args),
         }
     });
     match result {

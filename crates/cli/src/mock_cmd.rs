@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use inferbench_mock::{
     ConfigError, FaultConfig, FleetConfig, InstanceConfig, MockFleet, OutputMode,
@@ -125,6 +124,10 @@ pub struct MockArgs {
     /// Emit tokens on tokio's millisecond timer instead of the precise timer thread.
     #[arg(long)]
     coarse_timers: bool,
+    /// Put vLLM's per-request `metrics` (queue, scheduled-to-first-token and generation time,
+    /// ms) on each answer, as `vllm serve --enable-per-request-metrics` does.
+    #[arg(long)]
+    enable_per_request_metrics: bool,
     /// Seconds to let requests in flight finish on Ctrl-C / SIGTERM.
     #[arg(long, default_value_t = 5.0)]
     grace_s: f64,
@@ -162,6 +165,7 @@ impl MockArgs {
             output: self.output,
             tokens_per_chunk: self.tokens_per_chunk,
             precise_timers: !self.coarse_timers,
+            per_request_metrics: self.enable_per_request_metrics,
             faults: FaultConfig {
                 error_rate: self.error_rate,
                 error_statuses: self.error_statuses.clone(),
@@ -192,7 +196,7 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
         }
     };
     // Signal handlers go in before the addresses are printed: a script may signal at once.
-    let signals = Signals::install()?;
+    let signals = crate::signals::Signals::install()?;
     let fleet = MockFleet::start(fleet_cfg).await?;
     {
         let mut out = std::io::stdout().lock();
@@ -219,48 +223,5 @@ fn flag_error(e: ConfigError) -> anyhow::Error {
             anyhow::anyhow!("invalid mock flags: --{flag}: {message}")
         }
         other => anyhow::Error::new(other).context("invalid mock flags"),
-    }
-}
-
-/// Ctrl-C and SIGTERM, registered up front.
-pub struct Signals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Registers the handlers.
-    pub fn install() -> anyhow::Result<Self> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Self {
-                interrupt: signal(SignalKind::interrupt())
-                    .context("cannot install the SIGINT handler")?,
-                terminate: signal(SignalKind::terminate())
-                    .context("cannot install the SIGTERM handler")?,
-            })
-        }
-        #[cfg(not(unix))]
-        {
-            Ok(Self {})
-        }
-    }
-
-    /// Waits for either signal.
-    pub async fn wait(mut self) {
-        #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = self.interrupt.recv() => {}
-                _ = self.terminate.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
     }
 }

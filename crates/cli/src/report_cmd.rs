@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use inferbench_report::compare::{self, Rules, Verdict};
-use inferbench_report::history::{History, HistoryError};
-use inferbench_results::report::Report;
+use inferbench_report::history::{self, History, HistoryError};
+use inferbench_results::suite::Report;
 
 /// Where runs are recorded unless told otherwise (beside the default report folders).
 pub const DEFAULT_HISTORY: &str = "results/history.db";
@@ -297,71 +297,21 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<u8> {
     })
 }
 
-fn commit(c: &Option<String>) -> &str {
-    c.as_deref().unwrap_or("-")
-}
-
 /// `inferbench history`.
 pub fn history(a: HistoryArgs) -> anyhow::Result<u8> {
     let h = History::open_existing(&a.history)?;
-    let mut o = String::new();
-    use std::fmt::Write as _;
+    let style = match a.format {
+        TableFormat::Md => history::Style::Markdown,
+        TableFormat::Text | TableFormat::Json => history::Style::Text,
+    };
+    let json = matches!(a.format, TableFormat::Json);
     match &a.scenario {
         None => {
             let runs = h.runs(a.limit)?;
-            if let TableFormat::Json = a.format {
+            if json {
                 print(&(serde_json::to_string_pretty(&runs)? + "\n"));
-                return Ok(0);
-            }
-            let md = matches!(a.format, TableFormat::Md);
-            if md {
-                o.push_str("| run | started | commit | version | config | scenarios | result | report |\n| ---: | --- | --- | --- | --- | ---: | --- | --- |\n");
             } else {
-                let _ = writeln!(
-                    o,
-                    "{:>5}  {:<23}  {:<12}  {:<8}  {:<28}  {:>4}  {:<8}  report",
-                    "run", "started", "commit", "version", "config", "scen", "result"
-                );
-            }
-            for r in &runs {
-                let result = match (r.partial, r.passed) {
-                    (true, _) => "partial",
-                    (false, true) => "passed",
-                    (false, false) => "FAILED",
-                };
-                let started = inferbench_report::utc(r.started_unix_s.max(0) as u64);
-                let config = r.config.as_deref().unwrap_or("-");
-                let cells = [
-                    r.id.to_string(),
-                    started,
-                    commit(&r.git_commit).to_string(),
-                    r.tool_version.clone(),
-                    config.to_string(),
-                    r.scenarios.to_string(),
-                    result.to_string(),
-                    r.report_path.clone(),
-                ];
-                if md {
-                    let _ = writeln!(o, "| {} |", cells.join(" | "));
-                } else {
-                    let [id, started, commit, version, config, n, result, path] = &cells;
-                    let id = format!("#{id}");
-                    let _ = writeln!(
-                        o,
-                        "{id:>5}  {started:<23}  {commit:<12}  {version:<8}  {config:<28}  {n:>4}  {result:<8}  {path}"
-                    );
-                }
-            }
-            if runs.is_empty() {
-                o.push_str("(no runs recorded yet)\n");
-            }
-            let baselines = h.baselines()?;
-            if !baselines.is_empty() && !md {
-                let names: Vec<String> = baselines
-                    .iter()
-                    .map(|(n, id, _)| format!("{n} → #{id}"))
-                    .collect();
-                let _ = writeln!(o, "baselines: {}", names.join(", "));
+                print(&history::runs_table(&runs, &h.baselines()?, style));
             }
         }
         Some(name) => {
@@ -372,55 +322,13 @@ pub fn history(a: HistoryArgs) -> anyhow::Result<u8> {
                     a.history.display()
                 );
             }
-            if let TableFormat::Json = a.format {
+            if json {
                 print(&(serde_json::to_string_pretty(&trend)? + "\n"));
-                return Ok(0);
-            }
-            let _ = writeln!(
-                o,
-                "scenario `{name}`, {} run(s), oldest first (changes vs the run before)",
-                trend.len()
-            );
-            let _ = writeln!(
-                o,
-                "{:>5}  {:<23}  {:<12}  {:>9}  {:>9}  {:>18}  {:>10}  {:>10}  {:>7}",
-                "run",
-                "started",
-                "commit",
-                "req/s",
-                "tok/s",
-                "TTFT p50",
-                "TTFT p99",
-                "e2e p99",
-                "errors"
-            );
-            let ms = |us: i64| us as f64 / 1000.0;
-            let mut prev: Option<i64> = None;
-            for s in &trend {
-                let change = match prev {
-                    Some(p) if p > 0 => {
-                        format!(" ({:+.1}%)", (s.ttft_p50_us - p) as f64 * 100.0 / p as f64)
-                    }
-                    _ => String::new(),
-                };
-                prev = Some(s.ttft_p50_us);
-                let _ = writeln!(
-                    o,
-                    "{:>5}  {:<23}  {:<12}  {:>9.2}  {:>9.0}  {:>18}  {:>10.2}  {:>10.2}  {:>7}",
-                    format!("#{}", s.run_id),
-                    inferbench_report::utc(s.started_unix_s.max(0) as u64),
-                    commit(&s.git_commit),
-                    s.rps,
-                    s.output_tok_s,
-                    format!("{:.2}{change}", ms(s.ttft_p50_us)),
-                    ms(s.ttft_p99_us),
-                    ms(s.e2e_p99_us),
-                    s.failed
-                );
+            } else {
+                print(&history::trend_table(name, &trend, style));
             }
         }
     }
-    print(&o);
     Ok(0)
 }
 
@@ -430,11 +338,7 @@ pub fn baseline(a: BaselineArgs) -> anyhow::Result<u8> {
     match a.action {
         BaselineAction::Set { run, name } => {
             let id = run_ref(&h, &run)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            h.set_baseline(&name, id, now)?;
+            h.set_baseline(&name, id, inferbench_timer::unix_now_s())?;
             let r = h.run(id)?;
             print(&format!(
                 "baseline `{name}` → run #{id} ({}, {})\n",

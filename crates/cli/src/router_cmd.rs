@@ -108,7 +108,7 @@ pub async fn run(a: RouterArgs) -> anyhow::Result<()> {
     let listen: SocketAddr = format!("{}:{}", a.host, a.port)
         .parse()
         .with_context(|| format!("`{}:{}` is not an address to listen on", a.host, a.port))?;
-    let signals = crate::mock_cmd::Signals::install()?;
+    let signals = crate::signals::Signals::install()?;
     let handle = inferbench_router::start(cfg, listen).await?;
     {
         use std::io::Write as _;

@@ -1,25 +1,18 @@
 //! `inferbench run`: a scenario file, flags for one ad-hoc scenario, or (with neither) the
 //! built-in suite against the embedded mock fleet → engine runs → report.json, report.md,
 //! report.html, report.csv and a console summary whose last line is the verdict.
-//!
-//! Results are never lost: the output directory is proved writable before any request is sent,
-//! every report file is written whole or not at all (a temporary file renamed), and when the
-//! directory cannot take the report at the end, it goes to a fallback directory under the
-//! system's temporary directory, after the summary is printed.
+//! Where the files go and how they are kept safe: [`crate::output`].
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use inferbench_config::Config;
+use inferbench_config::adhoc::AdHoc;
 use inferbench_report::console::Outcome;
-use inferbench_results::report::{Report, ScenarioReport};
-use inferbench_scenario::config::{
-    ApiKind, ArrivalKind, Config, ConfigFile, Dur, Load, Loc, Scenario, Target, Tokens, Weighted,
-    Workload,
-};
-use inferbench_scenario::runner::{self, Options};
-use inferbench_workload::dist::LengthDist;
+use inferbench_results::suite::{Report, ScenarioReport};
+use inferbench_runner::{self as runner, Options};
 use inferbench_workload::units::parse_duration as parse_dur;
 
 /// Exit code when a threshold or an SLO failed (as k6 does).
@@ -134,6 +127,99 @@ pub struct RunArgs {
     /// Pass/fail rule on the results (repeatable), e.g. "ttft.p95 < 500ms"; a failure exits 99.
     #[arg(long = "threshold")]
     thresholds: Vec<String>,
+    /// Send shard I of N of the plan (from 0): every N-th arrival of the one schedule, or every
+    /// N-th user; N processes with the same file and --start-at send the one-machine plan
+    /// together, and `inferbench merge` joins their reports exactly.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<runner::Shard>,
+    /// Start the schedule at this Unix time in milliseconds (shards of one run share it; it
+    /// must not have passed).
+    #[arg(long)]
+    start_at: Option<u64>,
+    /// Also print report.json, on one line, as the last line on stdout (for pods whose logs are
+    /// their only output).
+    #[arg(long)]
+    report_stdout: bool,
+    /// Sample a process's CPU and memory every second during the run, reported per stage, step
+    /// and arm: NAME=PID, or NAME=PATTERN for the oldest process whose command line contains it
+    /// (repeatable; e.g. envoy=envoy, epp=1234).
+    #[arg(long = "watch-process")]
+    watch_process: Vec<String>,
+    /// Read resource figures from this Prometheus (http://HOST:9090) over each stage's, step's
+    /// and arm's window: process and container CPU and memory by default.
+    #[arg(long)]
+    prometheus: Option<String>,
+    /// The queries for --prometheus: a YAML list of {metricName, query, kind: counter|gauge}.
+    #[arg(long, requires = "prometheus")]
+    prometheus_queries: Option<PathBuf>,
+    /// `$NAMESPACE` in the queries (a regex).
+    #[arg(long, default_value = ".+", requires = "prometheus")]
+    prometheus_namespace: String,
+    /// Wait this long after a scenario before querying Prometheus (about its scrape interval, so
+    /// that it has scraped past the last window).
+    #[arg(long, default_value = "15s", requires = "prometheus")]
+    prometheus_settle: String,
+    /// Index the run into OpenSearch / Elasticsearch at this URL (`_bulk`): one summary document
+    /// per scenario, stage and arm; credentials from INFERBENCH_INDEX_USER and
+    /// INFERBENCH_INDEX_PASSWORD, or INFERBENCH_INDEX_API_KEY. The local report is written first.
+    #[arg(long)]
+    index_to: Option<String>,
+    /// Index name prefix (`<prefix>-runs`, `<prefix>-requests`).
+    #[arg(long, requires = "index_to")]
+    index_prefix: Option<String>,
+    /// Also index one document per request (implies --log-requests).
+    #[arg(long, requires = "index_to")]
+    index_requests: bool,
+    /// Push the run's summary series (requests, failures, rates, TTFT/ITL/e2e quantiles) at
+    /// the end to this Prometheus remote-write endpoint (e.g. http://HOST:9090/api/v1/write),
+    /// labelled by run_id (the output folder's name), scenario, target, stage or arm.
+    #[arg(long)]
+    remote_write: Option<String>,
+    /// Serve the load generator's live metrics (requests by outcome, in flight, TTFT/ITL/e2e
+    /// and dispatch-lag histograms, process_*) on http://ADDR/metrics during the run, e.g.
+    /// 127.0.0.1:9464 (port 0: any; the address is printed).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// Scrape these model servers' /metrics (every second and at each window's edge) for the
+    /// server's side of the run: queue, prefill, decode, server TTFT, tokens, and the client's
+    /// TTFT split into network+gateway, queue and prefill. A base URL (repeatable or
+    /// comma-separated), `target` for the target's own URLs, or `prometheus` to read the
+    /// servers' series from --prometheus after the run (pods behind a gateway). Default: on for
+    /// the embedded fleet, else the target's `server_metrics`.
+    #[arg(long = "server-metrics", value_name = "URL", value_delimiter = ',')]
+    server_metrics: Vec<String>,
+    /// The metric names of servers that are not vLLM, llama.cpp or SGLang: a YAML file mapping
+    /// roles (histograms: queue, prefill, decode, ttft, itl, e2e; counters: requests,
+    /// prompt_tokens, generation_tokens, …; gauges: running, waiting, kv_usage) to names.
+    #[arg(long, value_name = "FILE")]
+    server_metrics_map: Option<PathBuf>,
+    /// With `--server-metrics prometheus`: the label selector of the servers' series, e.g.
+    /// '{namespace="llm",pod=~"vllm-.*"}' (default: every series).
+    #[arg(long, value_name = "SELECTOR", default_value = "")]
+    server_metrics_selector: String,
+    /// With --metrics-listen: keep serving this long after the run, so a scraper sees the final
+    /// counts (at least one scrape interval: Prometheus's default is 1 m, 15 s is common).
+    #[arg(long, default_value = "0s", requires = "metrics_listen")]
+    metrics_linger: String,
+}
+
+/// Reads `--shard I/N` (0 ≤ I < N ≤ 10,000).
+fn parse_shard(s: &str) -> Result<runner::Shard, String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not I/N (e.g. 0/4)"))?;
+    let index: u32 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{i}` is not a shard index"))?;
+    let count: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a shard count"))?;
+    if count == 0 || count > 10_000 || index >= count {
+        return Err(format!("shard {index} of {count}: need 0 ≤ I < N ≤ 10000"));
+    }
+    Ok(runner::Shard { index, count })
 }
 
 /// Reads a duration flag.
@@ -141,245 +227,32 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     Ok(parse_dur(s)?)
 }
 
-/// Reads a token-length flag.
-pub fn parse_dist(s: &str) -> anyhow::Result<LengthDist> {
-    Ok(LengthDist::parse(s)?)
-}
-
-/// An error about the ad-hoc scenario, with its field paths named as the flags that set them.
-fn flag_names(msg: &str) -> String {
-    let mut m = msg.to_string();
-    for (field, flag) in [
-        ("scenarios[0].load.rate", "--rate"),
-        ("scenarios[0].load.concurrency", "--concurrency"),
-        ("scenarios[0].load.duration", "--duration"),
-        ("scenarios[0].load.requests", "--requests"),
-        ("scenarios[0].load.warmup", "--warmup"),
-        ("scenarios[0].load.max_in_flight", "--max-in-flight"),
-        ("scenarios[0].load.retries", "--retries"),
-        ("scenarios[0].workload.prompt_tokens", "--prompt-tokens"),
-        ("scenarios[0].workload.output_tokens", "--output-tokens"),
-        ("targets[0].timeout", "--timeout"),
-        ("targets[0].ttft_timeout", "--ttft-timeout"),
-        ("targets[0].stall_timeout", "--stall-timeout"),
-    ] {
-        m = m.replace(field, &format!("{flag} ({field})"));
-    }
-    m
-}
-
 /// The one scenario the ad-hoc flags describe, against `url`.
-fn adhoc(a: &RunArgs, url: &str) -> anyhow::Result<Config> {
-    let api = match a.api.as_str() {
-        "chat" => ApiKind::Chat,
-        "completions" => ApiKind::Completions,
-        other => bail!("--api must be chat or completions, not `{other}`"),
-    };
-    let arrival = match a.arrival.as_str() {
-        "constant" => ArrivalKind::Constant,
-        "poisson" => ArrivalKind::Poisson,
-        other => bail!("--arrival must be constant or poisson, not `{other}`"),
-    };
-    let load = match (a.rate, a.concurrency) {
-        (Some(r), None) if r.is_finite() && r > 0.0 => Load {
-            rate: Some(Loc::new(r)),
-            arrival: Some(arrival),
-            ..Load::default()
-        },
-        (Some(r), None) => bail!("--rate must be a positive number, got {r}"),
-        (None, Some(c)) if c > 0 => Load {
-            concurrency: Some(Loc::new(c as i64)),
-            ..Load::default()
-        },
-        (None, Some(_)) => bail!("--concurrency must be at least 1"),
-        _ => bail!("give --rate R (open loop) or --concurrency C (closed loop)"),
-    };
-    let duration = a
-        .duration
-        .as_deref()
-        .map(parse_duration)
-        .transpose()
-        .context("--duration")?;
-    if duration.is_none() && a.requests.is_none() {
-        bail!("give --duration (e.g. 30s) or --requests N");
-    }
-    let prompt = parse_dist(&a.prompt_tokens).context("--prompt-tokens")?;
-    let output = parse_dist(&a.output_tokens).context("--output-tokens")?;
-    if output == (LengthDist::Fixed { value: 0 }) {
-        bail!("--output-tokens must be at least 1");
-    }
-    let mut headers = std::collections::BTreeMap::new();
-    for h in &a.headers {
-        let (name, value) = h
-            .split_once(':')
-            .with_context(|| format!("--header `{h}` is not `Name: value`"))?;
-        headers.insert(name.trim().to_string(), value.trim().to_string());
-    }
-    for t in &a.thresholds {
-        inferbench_scenario::threshold::Threshold::parse(t).context("--threshold")?;
-    }
-    let target = Target {
-        name: Loc::new("cli".into()),
-        url: Loc::new(url.to_string()),
-        api_key_env: a.api_key_env.clone(),
-        models: vec![a.model.clone()],
-        headers,
-        api,
-        http2: a.http2,
-        timeout: Some(Dur(parse_duration(&a.timeout).context("--timeout")?)),
-        ttft_timeout: Some(Dur(
-            parse_duration(&a.ttft_timeout).context("--ttft-timeout")?
-        )),
-        // The config's default (no flag for it yet).
-        stall_timeout: Some(Dur(
-            parse_duration(&a.stall_timeout).context("--stall-timeout")?
-        )),
-    };
-    let scenario = Scenario {
-        name: Loc::new("run".into()),
-        description: None,
-        target: None,
-        load,
-        duration: duration.map(|d| Loc::new(Dur(d))),
+fn adhoc(a: &RunArgs, url: &str) -> AdHoc {
+    AdHoc {
+        url: url.to_string(),
+        model: a.model.clone(),
+        rate: a.rate,
+        concurrency: a.concurrency,
+        arrival: a.arrival.clone(),
+        duration: a.duration.clone(),
         requests: a.requests,
-        warmup: Some(Dur(parse_duration(&a.warmup).context("--warmup")?)),
-        workload: Workload {
-            prompt_tokens: Some(Tokens(prompt)),
-            output_tokens: Some(Tokens(output)),
-            stream: Some(!a.no_stream),
-            models: vec![Weighted {
-                name: a.model.clone(),
-                weight: None,
-            }],
-            ..Workload::default()
-        },
-        slo: None,
-        thresholds: a.thresholds.iter().map(|t| Loc::new(t.clone())).collect(),
-        seed: Some(a.seed),
-        max_in_flight: Some(a.max_in_flight.max(1) as u64),
-        retries: Some(a.retries),
-        retry_backoff: Some(Dur(
-            parse_duration(&a.retry_backoff).context("--retry-backoff")?
-        )),
-        stop: None,
-        arms: Vec::new(),
-        arm_window: None,
-    };
-    Ok(Config {
-        file: ConfigFile {
-            targets: vec![target],
-            scenarios: vec![scenario],
-            suite: Vec::new(),
-        },
-        origin: "command line".into(),
-        text: String::new(),
-    })
-}
-
-/// `results/<UTC date>T<time>Z`, unique within the second.
-fn default_dir() -> PathBuf {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, m, d, hh, mm, ss) = inferbench_report::utc_parts(secs);
-    let base = format!("results/{y:04}-{m:02}-{d:02}T{hh:02}{mm:02}{ss:02}Z");
-    let mut dir = PathBuf::from(&base);
-    let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = PathBuf::from(format!("{base}-{n}"));
-    }
-    dir
-}
-
-/// Creates `dir` and proves it writable (a probe file created and removed): run before any
-/// request is sent, so an unusable `--out` fails at once instead of after the run.
-fn prepare_out(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
-    let probe = dir.join(format!(".inferbench-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"probe")
-        .with_context(|| format!("cannot write to the output directory {}", dir.display()))?;
-    std::fs::remove_file(&probe)
-        .with_context(|| format!("cannot write to the output directory {}", dir.display()))?;
-    Ok(())
-}
-
-/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, synced, then
-/// renamed over `path` (a reader never sees a truncated file; a failed write leaves the old one).
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "report".into(), |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
-/// Writes report.json, report.md, report.html and report.csv into `dir`, each atomically.
-fn write_reports(dir: &Path, report: &Report) -> anyhow::Result<()> {
-    let files = [
-        ("report.json", serde_json::to_string_pretty(report)?),
-        ("report.md", inferbench_report::markdown::render(report)),
-        ("report.html", inferbench_report::html::render(report)),
-        ("report.csv", inferbench_report::csv::render(report)),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
-        write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Where the report goes when `--out` cannot take it: `$TMPDIR/inferbench-<unix time>-<pid>/`.
-fn fallback_dir() -> PathBuf {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!("inferbench-{secs}-{}", std::process::id()))
-}
-
-/// Writes the final report into `dir`, else into a fallback directory; says on stderr what
-/// failed and where it went. Returns the directory that holds it (none: written nowhere).
-fn save(dir: &Path, report: &Report) -> Option<PathBuf> {
-    let e = match write_reports(dir, report) {
-        Ok(()) => return Some(dir.to_path_buf()),
-        Err(e) => e,
-    };
-    eprintln!(
-        "error: the report could not be written to {}: {e:#}",
-        dir.display()
-    );
-    let fallback = fallback_dir();
-    let saved = std::fs::create_dir_all(&fallback)
-        .with_context(|| format!("cannot create {}", fallback.display()))
-        .and_then(|()| write_reports(&fallback, report));
-    match saved {
-        Ok(()) => {
-            eprintln!("the report was written to {} instead", fallback.display());
-            Some(fallback)
-        }
-        Err(e) => {
-            eprintln!(
-                "error: nor to {}: {e:#}\nthe summary printed above is all that is left of this run",
-                fallback.display()
-            );
-            None
-        }
+        warmup: a.warmup.clone(),
+        prompt_tokens: a.prompt_tokens.clone(),
+        output_tokens: a.output_tokens.clone(),
+        stream: !a.no_stream,
+        api: a.api.clone(),
+        seed: a.seed,
+        timeout: a.timeout.clone(),
+        ttft_timeout: a.ttft_timeout.clone(),
+        stall_timeout: a.stall_timeout.clone(),
+        api_key_env: a.api_key_env.clone(),
+        headers: a.headers.clone(),
+        max_in_flight: a.max_in_flight,
+        retries: a.retries,
+        retry_backoff: a.retry_backoff.clone(),
+        http2: a.http2,
+        thresholds: a.thresholds.clone(),
     }
 }
 
@@ -397,47 +270,91 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         ),
         (None, Some(url)) => {
             // The flags go through the same limits as a file: refused before any request.
-            let cfg = adhoc(&a, url)?;
-            inferbench_scenario::validate::validate(&cfg)
-                .map_err(|e| anyhow::anyhow!("{}", flag_names(&e.to_string())))?;
+            let cfg = adhoc(&a, url).config()?;
             (cfg, None, None, "command line".to_string())
         }
         (None, None) => (
-            Config::parse(inferbench_scenario::BUILTIN_SUITE, "built-in suite")?,
+            Config::parse(inferbench_config::BUILTIN_SUITE, "built-in suite")?,
             None,
             a.url.clone(),
             "embedded".to_string(),
         ),
     };
-    let dir = a.out.clone().unwrap_or_else(default_dir);
+    // Checked before any request: a bad URL or missing credentials fail now, not after the run.
+    let index = match &a.index_to {
+        Some(url) => Some(inferbench_sinks::IndexConfig::from_env(
+            url,
+            a.index_prefix.as_deref(),
+            a.index_requests,
+        )?),
+        None => None,
+    };
+    let dir = a.out.clone().unwrap_or_else(crate::output::default_dir);
     // Before any request: a run whose results cannot be kept should not start.
-    prepare_out(&dir)?;
+    crate::output::prepare_out(&dir)?;
+    let linger = parse_duration(&a.metrics_linger).context("--metrics-linger")?;
+    if a.server_metrics.iter().any(|u| u == "prometheus") && a.prometheus.is_none() {
+        anyhow::bail!(
+            "--server-metrics prometheus reads the servers' series from Prometheus: give --prometheus URL"
+        );
+    }
+    let sel = a.server_metrics_selector.trim();
+    let braced = sel.starts_with('{') && sel.ends_with('}');
+    if !sel.is_empty() && !braced {
+        anyhow::bail!(
+            "--server-metrics-selector `{sel}`: a PromQL label selector in braces, e.g. '{{namespace=\"llm\"}}'"
+        );
+    }
+    let live_metrics = match &a.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let m = std::sync::Arc::new(runner::live_metrics::LiveMetrics::new());
+            let bound = m.serve(addr).await.map_err(anyhow::Error::msg)?;
+            eprintln!("metrics: http://{bound}/metrics");
+            Some(m)
+        }
+    };
     let opts = Options {
+        live_metrics,
+        server_metrics: (!a.server_metrics.is_empty()).then(|| a.server_metrics.clone()),
+        server_selector: a.server_metrics_selector.clone(),
+        server_profile: a
+            .server_metrics_map
+            .as_deref()
+            .map(runner::server_metrics::Profile::load)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
         scale: a.scale,
         url_override,
         only_scenario: a.scenario.clone(),
         only_target: opts_target,
-        log_dir: a.log_requests.then(|| dir.clone()),
+        log_dir: (a.log_requests || a.index_requests).then(|| dir.clone()),
         progress: true,
         config_label: Some(label.clone()),
         router_exe: std::env::current_exe().ok(),
+        shard: a.shard,
+        start_at_unix_ms: a.start_at,
+        watch: a
+            .watch_process
+            .iter()
+            .map(|w| runner::watch::parse(w))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?,
+        prometheus: match &a.prometheus {
+            None => None,
+            Some(url) => Some(runner::promql::Prometheus {
+                url: url.trim_end_matches('/').to_string(),
+                queries: match &a.prometheus_queries {
+                    Some(f) => runner::promql::load_queries(f).map_err(anyhow::Error::msg)?,
+                    None => runner::promql::default_queries(),
+                },
+                namespace: a.prometheus_namespace.clone(),
+                settle: parse_duration(&a.prometheus_settle).context("--prometheus-settle")?,
+            }),
+        },
     };
     // Fail fast on an unreachable target: one connection attempt per URL before any load.
-    for t in &config.file.targets {
-        let urls = opts
-            .url_override
-            .clone()
-            .unwrap_or_else(|| t.url.value.clone());
-        if urls == "embedded" {
-            continue;
-        }
-        if opts.only_target.as_deref().is_some_and(|n| n != *t.name) {
-            continue;
-        }
-        for u in urls.split(',') {
-            preflight(u.trim()).await?;
-        }
-    }
+    runner::suite::preflight(&config, &opts).await?;
     if label == "embedded" {
         eprintln!(
             "inferbench: no target given: running the built-in suite (about 90 s) against an embedded mock fleet.\n\
@@ -446,7 +363,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Registered now, before any load: a Ctrl-C at any point writes a partial report.
-    let ctrl_c = crate::mock_cmd::Signals::install()?;
+    let ctrl_c = crate::signals::Signals::install()?;
     let signal = tokio::spawn(async move {
         ctrl_c.wait().await;
         let _ = stop_tx.send(true);
@@ -457,7 +374,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
     let report = runner::run_suite(&config, &opts, stop_rx, |so_far, last| {
         print_scenario(last);
         // Keep the files current: a crash later still leaves what completed.
-        if let Err(e) = write_reports(&dir2, so_far)
+        if let Err(e) = crate::output::write_reports(&dir2, so_far)
             && !std::mem::replace(&mut warned, true)
         {
             eprintln!("warning: {e:#} (tried again at the end)");
@@ -467,8 +384,22 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
     let interrupted = signal.is_finished() && signal.await.unwrap_or(false);
     let mut report = report;
     report.partial |= interrupted;
-    let saved = save(&dir, &report);
+    let saved = crate::output::save(&dir, &report);
     print_summary(&report, saved.as_deref());
+    if let Some(cfg) = &index {
+        index_run(cfg, &report, &dir).await;
+    }
+    if let Some(url) = &a.remote_write {
+        match inferbench_sinks::remote_write::push(url, &run_id(&report, &dir), &report).await {
+            Ok(p) => out(&format!(
+                "remote write: {} series ({} bytes) to {}\n",
+                p.series,
+                p.bytes,
+                runner::redact(url)
+            )),
+            Err(e) => eprintln!("warning: {e} (the local report is kept)"),
+        }
+    }
     if !a.no_history {
         // A run never fails because history could not be written: say so and go on.
         match &saved {
@@ -497,7 +428,61 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         }
     }
     out(&format!("{line}\n"));
+    if a.report_stdout {
+        out(&format!("{}\n", serde_json::to_string(&report)?));
+    }
+    if a.metrics_listen.is_some() && !linger.is_zero() {
+        eprintln!(
+            "metrics: served {:.0} s more for a last scrape",
+            linger.as_secs_f64()
+        );
+        tokio::time::sleep(linger).await;
+    }
     Ok(code)
+}
+
+/// The run's id for sinks: its output folder's name (unique per run), else its start time.
+fn run_id(report: &Report, dir: &Path) -> String {
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .map_or_else(|| format!("run-{}", report.started_unix_s), str::to_string)
+}
+
+/// Indexes the run (its report, and its request logs in `dir` when asked); a failure never
+/// loses the local report: it is said on the console.
+async fn index_run(cfg: &inferbench_sinks::IndexConfig, report: &Report, dir: &Path) {
+    let logs: Vec<PathBuf> = if cfg.requests {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("requests-") && n.ends_with(".jsonl"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    } else {
+        Vec::new()
+    };
+    match inferbench_sinks::index_run(cfg, &run_id(report, dir), report, &logs).await {
+        Ok(s) => out(&format!(
+            "indexed: {} documents ({} summary, {} per request), {} failed{}\n",
+            s.indexed,
+            s.summary_docs,
+            s.request_docs,
+            s.failed,
+            s.first_errors
+                .first()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        )),
+        Err(e) => eprintln!("warning: the run was not indexed: {e} (the local report is kept)"),
+    }
 }
 
 /// Writes to stdout; a closed stdout (e.g. piped to `head`) is not an error.
@@ -566,30 +551,18 @@ fn print_scenario(s: &ScenarioReport) {
     out(&inferbench_report::console::scenario(s));
 }
 
-async fn preflight(target: &str) -> anyhow::Result<()> {
-    let shown = runner::redact(target);
-    let uri: http::Uri = target
-        .parse()
-        .with_context(|| format!("target `{shown}` is not a URL"))?;
-    let host = uri
-        .host()
-        .with_context(|| format!("target `{shown}` has no host"))?;
-    let port = uri.port_u16().unwrap_or(80);
-    match tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect((host, port)),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => bail!("cannot connect to {host}:{port} ({shown}): {e}"),
-        Err(_) => bail!("cannot connect to {host}:{port} ({shown}): no answer in 5 s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_are_i_of_n() {
+        assert_eq!(parse_shard("2/4"), Ok(runner::Shard { index: 2, count: 4 }));
+        assert_eq!(parse_shard("0/1"), Ok(runner::Shard { index: 0, count: 1 }));
+        for bad in ["4/4", "1", "a/2", "0/0", "-1/2", "0/10001"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_and_redaction() {
@@ -603,19 +576,5 @@ mod tests {
             runner::redact("http://u:secret@host:80/x"),
             "http://host:80/x"
         );
-        assert_eq!(parse_dist("64").unwrap(), LengthDist::Fixed { value: 64 });
-        assert_eq!(
-            parse_dist("uniform:10:20").unwrap(),
-            LengthDist::Uniform { min: 10, max: 20 }
-        );
-        assert!(
-            parse_dist("uniform:20:10")
-                .unwrap_err()
-                .to_string()
-                .contains("min")
-        );
-        assert!(parse_dist("normal:1:2").is_err());
-        assert!(parse_dist("lognormal:200:0.5:1:4000").is_ok());
-        assert!(parse_dist("-3").is_err());
     }
 }

@@ -1,5 +1,7 @@
 //! The `inferbench mock` binary as users run it: flags, printed addresses, signals, and a real
 //! client nobody here wrote (the official OpenAI Python SDK).
+// Wall-clock deadlines for servers in other threads and processes (not paused time).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

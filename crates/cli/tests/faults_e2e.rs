@@ -1,10 +1,12 @@
 //! `inferbench run` against `inferbench mock` with each failure mode seen on real servers and
 //! gateways, end to end through the binary: every request sent is counted, classified by what
 //! the answer shows, nothing lost, and the exit code and the verdict line say what happened.
+// Wall-clock deadlines for servers in other threads and processes (not paused time).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod common;
 
-use inferbench_results::report::Report;
+use inferbench_results::suite::Report;
 
 /// Runs the binary against `url` with `args`; the report, exit code and stdout.
 fn run(url: &str, args: &[&str]) -> (Report, i32, String) {

@@ -8,6 +8,8 @@
 //! `INFERBENCH_UPDATE_SCREENSHOT=1` copies the screenshot to `docs/img/report-html.png`; the
 //! suite then runs longer (scale 0.25 instead of 0.04) so the pictured charts have a few points
 //! over time rather than one.
+// Wall-clock deadlines for servers in other threads and processes (not paused time).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::collections::HashSet;
 use std::fs::File;

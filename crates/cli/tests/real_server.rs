@@ -5,6 +5,8 @@
 //!
 //! llama-server closes the connection after each streamed answer while advertising keep-alive;
 //! before the client's own pool, 17 of 40 requests were lost that way.
+// Wall-clock deadlines for servers in other threads and processes (not paused time).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod common;
 
@@ -13,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use inferbench_results::report::Report;
+use inferbench_results::suite::Report;
 
 /// A running llama-server, killed on drop.
 struct Llama {
@@ -162,5 +164,77 @@ fn real_server_errors_are_classified() {
             .unwrap_or("")
             .starts_with("FAIL"),
         "{stdout}"
+    );
+}
+
+/// Where llama-server's time to first token goes: its own `timings` per request and its
+/// `/metrics` time counters, beside the client's TTFT. At concurrency 1 the residual is the
+/// client-to-server overhead (a few ms) and the per-request prefill agrees with the counters'
+/// prompt seconds per request; at concurrency 4 requests wait inside the server, which its own
+/// prompt time leaves out: the residual grows.
+#[test]
+fn real_server_ttft_decomposes() {
+    let Some(server) = llama() else { return };
+    let decomposition = |concurrency: &str, seed: &str| {
+        let (report, code, stdout) = run(
+            &server.url,
+            &[
+                "--concurrency",
+                concurrency,
+                "--requests",
+                "24",
+                "--prompt-tokens",
+                "128",
+                "--seed",
+                seed,
+                "--server-metrics",
+                "target",
+            ],
+        );
+        assert_eq!(code, 0, "{stdout}");
+        assert!(
+            stdout.contains("Where the time to first token went"),
+            "{stdout}"
+        );
+        let t = report.scenarios[0].total.clone();
+        let d = t.decomposition.clone().expect("a decomposition");
+        assert_eq!(d.timed_requests, Some(t.total.counts.ok), "{stdout}");
+        (t, d)
+    };
+    let (t1, d1) = decomposition("1", "11");
+    let r1 = d1.network_gateway.expect("residual");
+    let p1 = d1.prefill.expect("prefill");
+    let v = t1.server.expect("llama.cpp's /metrics");
+    assert_eq!(v.profile, "llamacpp");
+    let per_request = v.counters["prompt_seconds"] * 1000.0 / t1.total.counts.ok as f64;
+    eprintln!(
+        "c=1: client TTFT p50 {:.2} ms = residual {:.2} + prefill {:.2}; prefill mean {:.2} ms per request, /metrics {per_request:.2}",
+        d1.client_ttft.p50_ms.unwrap_or(0.0),
+        r1.p50_ms.unwrap_or(0.0),
+        p1.p50_ms.unwrap_or(0.0),
+        p1.mean_ms
+    );
+    assert!(
+        r1.p50_ms.is_some_and(|r| r > 0.0 && r < 50.0),
+        "a few ms: {r1:?}"
+    );
+    assert!(
+        (p1.mean_ms - per_request).abs() <= 0.05 * per_request,
+        "timings {} vs /metrics {per_request}",
+        p1.mean_ms
+    );
+    let (_, d4) = decomposition("4", "12");
+    let r4 = d4.network_gateway.expect("residual");
+    eprintln!(
+        "c=4: client TTFT p50 {:.2} ms, residual p50 {:.2} ms, prefill p50 {:.2} ms",
+        d4.client_ttft.p50_ms.unwrap_or(0.0),
+        r4.p50_ms.unwrap_or(0.0),
+        d4.prefill.and_then(|p| p.p50_ms).unwrap_or(0.0)
+    );
+    assert!(
+        r4.mean_ms > r1.mean_ms,
+        "waiting inside the server shows: {} → {}",
+        r1.mean_ms,
+        r4.mean_ms
     );
 }

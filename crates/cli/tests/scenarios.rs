@@ -1,6 +1,8 @@
 //! Scenario files through the real binary: every example runs (scaled down) against a mock, a
 //! misrouting fleet fails its routing threshold, and a stress test finds a planted breaking
 //! point.
+// Wall-clock deadlines for servers in other threads and processes (not paused time).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -243,6 +245,23 @@ fn validate_names_file_line_and_field() {
     );
     assert!(err.contains("scenarios[0].load.rate"), "field: {err}");
     assert!(err.contains("-5"), "value: {err}");
+}
+
+#[test]
+fn the_report_schema_describes_readable_latencies() {
+    let o = common::inferbench()
+        .args(["schema", "--report"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for field in ["scenarios", "schema_version", "shard"] {
+        assert!(v["properties"][field].is_object(), "{field}");
+    }
+    let h = &v["$defs"]["LatencyHistogram"]["properties"];
+    for field in ["count", "p50_ms", "p95_ms", "p99_ms", "hdr"] {
+        assert!(h[field].is_object(), "LatencyHistogram.{field}");
+    }
 }
 
 #[test]

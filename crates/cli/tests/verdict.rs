@@ -3,6 +3,8 @@
 //! a run with more than 1% errors, or without a single success; an unusable `--out` fails before
 //! any request; a report that cannot be written lands in a fallback directory; a request log
 //! that hits a full disk says so.
+// Wall-clock deadlines for servers in other threads and processes (not paused time).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};

@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::net::chain;
 use crate::sse::SseParser;
 
 /// Which OpenAI endpoint to call.
@@ -216,6 +217,9 @@ pub struct Outcome {
     pub completion_tokens: Option<u64>,
     /// `usage.prompt_tokens_details.cached_tokens`.
     pub cached_tokens: Option<u64>,
+    /// The server's own timing of this request, when its answer carries one (llama.cpp's
+    /// `timings`, vLLM's per-request `metrics`).
+    pub server_timing: Option<ServerTiming>,
     /// The answer came over HTTP/2.
     pub http2: bool,
     /// The answer's text, kept only for conversations (their next turn sends it back).
@@ -242,6 +246,7 @@ impl Outcome {
             prompt_tokens: None,
             completion_tokens: None,
             cached_tokens: None,
+            server_timing: None,
             http2: false,
             text: None,
             reconnects: 0,
@@ -423,8 +428,8 @@ impl Client {
                     why: why.to_string(),
                 };
                 let auth = uri.authority().ok_or_else(|| bad("it has no host"))?;
-                let port = auth.port_u16().unwrap_or(80);
-                let host = auth.host();
+                let (host, port) =
+                    crate::net::host_port(uri).ok_or_else(|| bad("it has no host"))?;
                 let addr = format!("{host}:{port}");
                 let host_header = HeaderValue::from_str(auth.as_str())
                     .map_err(|_| bad("its host is not a valid header value"))?;
@@ -691,84 +696,52 @@ impl Client {
             .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
         let mut body = resp.into_body();
         if !status.is_success() {
-            let mut text = Vec::new();
-            let mut ended = false;
-            while text.len() < 4096 {
-                match tokio::time::timeout_at(deadline, body.frame()).await {
-                    Ok(Some(Ok(f))) => {
-                        if let Ok(d) = f.into_data() {
-                            text.extend_from_slice(&d);
-                        }
-                    }
-                    Ok(None) => {
-                        ended = true;
-                        break;
-                    }
-                    _ => break,
-                }
-            }
-            let text = String::from_utf8_lossy(&text);
+            let (text, ended) = error_text(&mut body, deadline).await;
             let excerpt: String = text.chars().take(200).collect();
             // A gateway's own reply (Envoy, kgateway or our router naming itself) is the
             // gateway's, even when it is shaped like OpenAI's error JSON.
             let openai_error = text.contains("\"error\"") && !gateway_reply;
             let side = error_side(status, from_model_server, openai_error);
-            return (
-                fail(
-                    out,
-                    ErrorKind::Http {
-                        status: status.as_u16(),
-                        body: excerpt,
-                    },
-                    side,
-                ),
-                ended,
-            );
+            let kind = ErrorKind::Http {
+                status: status.as_u16(),
+                body: excerpt,
+            };
+            return (fail(out, kind, side), ended);
         }
         let error_side_200 = if gateway_reply {
             Side::Gateway
         } else {
             Side::ModelServer
         };
-        let keep_text = !spec.follow_ups.is_empty();
         // A streaming request answered with plain JSON is read whole, as a unary answer.
         let as_sse = spec.stream && !json_answer;
         let mut parser = SseParser::new();
+        let mut st = Stream {
+            keep_text: !spec.follow_ups.is_empty(),
+            ..Stream::default()
+        };
         let mut unary = Vec::new();
-        let mut done = false;
-        let mut protocol_error: Option<String> = None;
-        let mut error_event: Option<String> = None;
-        let mut last_token = None;
         loop {
-            let limit = match last_token {
+            let limit = match st.last_token {
                 None => ttft_deadline.min(deadline),
                 Some(t) => deadline.min(t + self.stall_timeout),
             };
             let frame = match tokio::time::timeout_at(limit, body.frame()).await {
                 Err(_) => {
-                    let phase = match last_token {
+                    let phase = match st.last_token {
                         None => "ttft",
                         Some(_) if Instant::now() >= deadline => "total",
                         Some(_) => "stall",
                     };
-                    return (
-                        fail(
-                            out,
-                            ErrorKind::Timeout {
-                                phase: phase.into(),
-                            },
-                            Side::ModelServer,
-                        ),
-                        false,
-                    );
+                    let kind = ErrorKind::Timeout {
+                        phase: phase.into(),
+                    };
+                    return (fail(out, kind, Side::ModelServer), false);
                 }
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
-                    let side = origin.side();
-                    return (
-                        fail(out, ErrorKind::BrokenStream { detail: chain(&e) }, side),
-                        false,
-                    );
+                    let kind = ErrorKind::BrokenStream { detail: chain(&e) };
+                    return (fail(out, kind, origin.side()), false);
                 }
                 Ok(Some(Ok(f))) => f,
             };
@@ -787,75 +760,7 @@ impl Client {
                 unary.extend_from_slice(&data);
                 continue;
             }
-            parser.push(&data, at, |ev| {
-                if ev.data == "[DONE]" {
-                    done = true;
-                    return;
-                }
-                match serde_json::from_str::<Chunk<'_>>(&ev.data) {
-                    Ok(c) => {
-                        if let Some(e) = c.error {
-                            if error_event.is_none() {
-                                error_event = Some(e.message());
-                            }
-                            return;
-                        }
-                        if out.model_served.is_none() {
-                            out.model_served = c.model.map(|m| m.into_owned());
-                        }
-                        if let Some(u) = c.usage {
-                            out.prompt_tokens = u.prompt_tokens;
-                            out.completion_tokens = u.completion_tokens;
-                            out.cached_tokens =
-                                u.prompt_tokens_details.and_then(|d| d.cached_tokens);
-                        }
-                        let mut answer = false;
-                        let mut reasoning = false;
-                        for ch in &c.choices {
-                            let delta = ch.delta.as_ref();
-                            answer |= ch.text.as_deref().is_some_and(|t| !t.is_empty())
-                                || delta
-                                    .and_then(|d| d.content.as_deref())
-                                    .is_some_and(|t| !t.is_empty());
-                            reasoning |= delta.is_some_and(|d| {
-                                d.reasoning_content
-                                    .as_deref()
-                                    .is_some_and(|t| !t.is_empty())
-                                    || d.reasoning.as_deref().is_some_and(|t| !t.is_empty())
-                            });
-                        }
-                        if keep_text {
-                            let t = out.text.get_or_insert_with(String::new);
-                            for ch in &c.choices {
-                                if let Some(x) = ch.text.as_deref() {
-                                    t.push_str(x);
-                                }
-                                if let Some(x) =
-                                    ch.delta.as_ref().and_then(|d| d.content.as_deref())
-                                {
-                                    t.push_str(x);
-                                }
-                            }
-                        }
-                        if answer && out.first_content.is_none() {
-                            out.first_content = Some(ev.at);
-                        }
-                        if answer || reasoning {
-                            if out.first_token.is_none() {
-                                out.first_token = Some(ev.at);
-                            }
-                            out.token_events.push(ev.at);
-                            last_token = Some(ev.at);
-                        }
-                    }
-                    Err(e) => {
-                        if protocol_error.is_none() {
-                            let excerpt: String = ev.data.chars().take(80).collect();
-                            protocol_error = Some(format!("an event is not JSON ({e}): {excerpt}"));
-                        }
-                    }
-                }
-            });
+            parser.push(&data, at, |ev| st.event(&mut out, &ev.data, ev.at));
             if parser.overflowed() {
                 let detail = format!(
                     "an SSE event is larger than {} bytes",
@@ -866,7 +771,7 @@ impl Client {
                     false,
                 );
             }
-            if let Some(message) = error_event.take() {
+            if let Some(message) = st.error_event.take() {
                 return (
                     fail(out, ErrorKind::Http200Error { message }, error_side_200),
                     false,
@@ -875,101 +780,202 @@ impl Client {
         }
         out.end = Instant::now();
         let side = origin.side();
-        if as_sse {
-            let cut = parser.finish();
-            if parser.invalid_utf8() > 0 {
-                let detail = format!(
-                    "{} event(s) in the stream are not valid UTF-8",
-                    parser.invalid_utf8()
-                );
-                return (fail(out, ErrorKind::Protocol { detail }, side), true);
-            }
-            if let Some(detail) = protocol_error {
-                return (fail(out, ErrorKind::Protocol { detail }, side), true);
-            }
-            if !done {
-                let detail = if cut {
-                    "the stream ended inside an event"
-                } else {
-                    "the stream ended without [DONE]"
-                };
-                return (
-                    fail(
-                        out,
-                        ErrorKind::Protocol {
-                            detail: detail.into(),
-                        },
-                        side,
-                    ),
-                    true,
-                );
-            }
-            if out.first_token.is_none() {
-                return (
-                    fail(
-                        out,
-                        ErrorKind::Protocol {
-                            detail: "no output tokens in the stream".into(),
-                        },
-                        side,
-                    ),
-                    true,
-                );
-            }
-            return (out, true);
-        }
-        // Unary, or a JSON answer to a streaming request.
-        if let Ok(e) = serde_json::from_slice::<ErrorBody>(&unary)
-            && let Some(e) = e.error
-        {
-            let message = e.message();
-            return (
-                fail(out, ErrorKind::Http200Error { message }, error_side_200),
-                true,
-            );
-        }
-        match serde_json::from_slice::<Unary>(&unary) {
-            Ok(u) if spec.stream => {
-                let _ = u;
-                (
-                    fail(
-                        out,
-                        ErrorKind::Protocol {
-                            detail: "asked to stream, the server answered with one JSON body"
-                                .into(),
-                        },
-                        side,
-                    ),
-                    true,
-                )
-            }
-            Ok(u) => {
-                out.model_served = u.model;
-                if keep_text {
-                    out.text = u
-                        .choices
-                        .into_iter()
-                        .find_map(|c| c.message.and_then(|m| m.content).or(c.text));
+        let out = if as_sse {
+            st.finish(out, &mut parser, side)
+        } else {
+            // Unary, or a JSON answer to a streaming request.
+            unary_answer(out, &unary, spec.stream, st.keep_text, side, error_side_200)
+        };
+        (out, true)
+    }
+}
+
+/// About the first 4 KiB of an error answer's body, as text, and whether the body was read to
+/// its end.
+async fn error_text(body: &mut Incoming, deadline: Instant) -> (String, bool) {
+    let mut text = Vec::new();
+    let mut ended = false;
+    while text.len() < 4096 {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(f))) => {
+                if let Ok(d) = f.into_data() {
+                    text.extend_from_slice(&d);
                 }
-                if let Some(us) = u.usage {
-                    out.prompt_tokens = us.prompt_tokens;
-                    out.completion_tokens = us.completion_tokens;
-                    out.cached_tokens = us.prompt_tokens_details.and_then(|d| d.cached_tokens);
-                }
-                out.first_token = Some(out.end);
-                out.first_content = Some(out.end);
-                (out, true)
             }
-            Err(e) => {
-                let detail = if std::str::from_utf8(&unary).is_err() {
-                    "the answer is not valid UTF-8".to_string()
-                } else {
-                    format!("the answer is not JSON: {e}")
-                };
-                (fail(out, ErrorKind::Protocol { detail }, side), true)
+            Ok(None) => {
+                ended = true;
+                break;
             }
+            _ => break,
         }
     }
+    (String::from_utf8_lossy(&text).into_owned(), ended)
+}
+
+/// What a streamed answer has shown so far, beyond the outcome's own fields.
+#[derive(Default)]
+struct Stream {
+    /// Keep the answer's text (a conversation's next turn needs it).
+    keep_text: bool,
+    /// `[DONE]` came.
+    done: bool,
+    /// The first event that was not JSON.
+    protocol_error: Option<String>,
+    /// An error object sent as an event.
+    error_event: Option<String>,
+    /// When the last token came (the stall timeout counts from it).
+    last_token: Option<Instant>,
+}
+
+impl Stream {
+    /// One SSE event's data, arrived at `at`: a chunk (model, usage, tokens, text), an error
+    /// object, `[DONE]`, or something that is not JSON.
+    fn event(&mut self, out: &mut Outcome, data: &str, at: Instant) {
+        if data == "[DONE]" {
+            self.done = true;
+            return;
+        }
+        let c = match serde_json::from_str::<Chunk<'_>>(data) {
+            Ok(c) => c,
+            Err(e) => {
+                if self.protocol_error.is_none() {
+                    let excerpt: String = data.chars().take(80).collect();
+                    self.protocol_error = Some(format!("an event is not JSON ({e}): {excerpt}"));
+                }
+                return;
+            }
+        };
+        if let Some(e) = c.error {
+            if self.error_event.is_none() {
+                self.error_event = Some(e.message());
+            }
+            return;
+        }
+        if out.model_served.is_none() {
+            out.model_served = c.model.map(|m| m.into_owned());
+        }
+        if let Some(u) = c.usage {
+            out.prompt_tokens = u.prompt_tokens;
+            out.completion_tokens = u.completion_tokens;
+            out.cached_tokens = u.prompt_tokens_details.and_then(|d| d.cached_tokens);
+        }
+        if let Some(t) = server_timing(c.timings, c.metrics) {
+            out.server_timing = Some(t);
+        }
+        let mut answer = false;
+        let mut reasoning = false;
+        for ch in &c.choices {
+            let delta = ch.delta.as_ref();
+            answer |= ch.text.as_deref().is_some_and(|t| !t.is_empty())
+                || delta
+                    .and_then(|d| d.content.as_deref())
+                    .is_some_and(|t| !t.is_empty());
+            reasoning |= delta.is_some_and(|d| {
+                d.reasoning_content
+                    .as_deref()
+                    .is_some_and(|t| !t.is_empty())
+                    || d.reasoning.as_deref().is_some_and(|t| !t.is_empty())
+            });
+        }
+        if self.keep_text {
+            let t = out.text.get_or_insert_with(String::new);
+            for ch in &c.choices {
+                if let Some(x) = ch.text.as_deref() {
+                    t.push_str(x);
+                }
+                if let Some(x) = ch.delta.as_ref().and_then(|d| d.content.as_deref()) {
+                    t.push_str(x);
+                }
+            }
+        }
+        if answer && out.first_content.is_none() {
+            out.first_content = Some(at);
+        }
+        if answer || reasoning {
+            if out.first_token.is_none() {
+                out.first_token = Some(at);
+            }
+            out.token_events.push(at);
+            self.last_token = Some(at);
+        }
+    }
+
+    /// The outcome of a stream that ended: complete, or why not.
+    fn finish(self, out: Outcome, parser: &mut SseParser, side: Side) -> Outcome {
+        let cut = parser.finish();
+        let protocol = |detail: String| ErrorKind::Protocol { detail };
+        if parser.invalid_utf8() > 0 {
+            let detail = format!(
+                "{} event(s) in the stream are not valid UTF-8",
+                parser.invalid_utf8()
+            );
+            return fail(out, protocol(detail), side);
+        }
+        if let Some(detail) = self.protocol_error {
+            return fail(out, protocol(detail), side);
+        }
+        if !self.done {
+            let detail = if cut {
+                "the stream ended inside an event"
+            } else {
+                "the stream ended without [DONE]"
+            };
+            return fail(out, protocol(detail.into()), side);
+        }
+        if out.first_token.is_none() {
+            return fail(out, protocol("no output tokens in the stream".into()), side);
+        }
+        out
+    }
+}
+
+/// The outcome of an answer read whole: a unary completion, an error object with status 200, a
+/// JSON answer to a streaming request, or something that is not JSON.
+fn unary_answer(
+    mut out: Outcome,
+    body: &[u8],
+    asked_to_stream: bool,
+    keep_text: bool,
+    side: Side,
+    error_side_200: Side,
+) -> Outcome {
+    if let Ok(e) = serde_json::from_slice::<ErrorBody>(body)
+        && let Some(e) = e.error
+    {
+        let message = e.message();
+        return fail(out, ErrorKind::Http200Error { message }, error_side_200);
+    }
+    let u = match serde_json::from_slice::<Unary>(body) {
+        Ok(u) => u,
+        Err(e) => {
+            let detail = if std::str::from_utf8(body).is_err() {
+                "the answer is not valid UTF-8".to_string()
+            } else {
+                format!("the answer is not JSON: {e}")
+            };
+            return fail(out, ErrorKind::Protocol { detail }, side);
+        }
+    };
+    if asked_to_stream {
+        let detail = "asked to stream, the server answered with one JSON body".into();
+        return fail(out, ErrorKind::Protocol { detail }, side);
+    }
+    out.model_served = u.model;
+    if keep_text {
+        out.text = u
+            .choices
+            .into_iter()
+            .find_map(|c| c.message.and_then(|m| m.content).or(c.text));
+    }
+    if let Some(us) = u.usage {
+        out.prompt_tokens = us.prompt_tokens;
+        out.completion_tokens = us.completion_tokens;
+        out.cached_tokens = us.prompt_tokens_details.and_then(|d| d.cached_tokens);
+    }
+    out.server_timing = server_timing(u.timings, u.metrics);
+    out.first_token = Some(out.end);
+    out.first_content = Some(out.end);
+    out
 }
 
 /// True when the response lets the connection carry another request.
@@ -1028,21 +1034,6 @@ fn transport_error(e: &hyper::Error) -> (ErrorKind, Side) {
     )
 }
 
-/// An error and its causes, as one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        let t = x.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = x.source();
-    }
-    s
-}
-
 /// The completion URI under base URL `target`.
 fn endpoint_uri(target: &str, path: &str) -> Result<Uri, ClientError> {
     let base = target.trim_end_matches('/');
@@ -1098,9 +1089,64 @@ fn error_side(status: StatusCode, from_model_server: bool, openai_error: bool) -
     }
 }
 
+/// A server's own timing of one request, ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ServerTiming {
+    /// Waiting in its queue (vLLM `metrics.queue_time_ms`).
+    pub queue_ms: Option<f64>,
+    /// Scheduled to first token: prompt processing (llama.cpp `timings.prompt_ms`, vLLM
+    /// `metrics.time_to_first_token_ms`).
+    pub prefill_ms: Option<f64>,
+    /// First to last token (llama.cpp `timings.predicted_ms`, vLLM
+    /// `metrics.generation_time_ms`).
+    pub decode_ms: Option<f64>,
+    /// Tokens the server generated (llama.cpp `timings.predicted_n`).
+    pub decode_tokens: Option<u64>,
+}
+
+/// llama.cpp's `timings` object.
+#[derive(Deserialize)]
+struct TimingsWire {
+    prompt_ms: Option<f64>,
+    predicted_ms: Option<f64>,
+    predicted_n: Option<u64>,
+}
+
+/// vLLM's per-request `metrics` object (`--enable-per-request-metrics`).
+#[derive(Deserialize)]
+struct MetricsWire {
+    queue_time_ms: Option<f64>,
+    time_to_first_token_ms: Option<f64>,
+    generation_time_ms: Option<f64>,
+}
+
+/// The server timing of an answer's `timings` or `metrics`, if it has either.
+fn server_timing(t: Option<TimingsWire>, m: Option<MetricsWire>) -> Option<ServerTiming> {
+    let ok = |v: Option<f64>| v.filter(|x| x.is_finite() && *x >= 0.0);
+    match (t, m) {
+        (_, Some(m)) => Some(ServerTiming {
+            queue_ms: ok(m.queue_time_ms),
+            prefill_ms: ok(m.time_to_first_token_ms),
+            decode_ms: ok(m.generation_time_ms),
+            decode_tokens: None,
+        }),
+        (Some(t), None) => Some(ServerTiming {
+            queue_ms: None,
+            prefill_ms: ok(t.prompt_ms),
+            decode_ms: ok(t.predicted_ms),
+            decode_tokens: t.predicted_n,
+        }),
+        (None, None) => None,
+    }
+}
+
 /// A streamed chunk, borrowing from the event text: no allocation per token in the common case.
 #[derive(Deserialize)]
 struct Chunk<'a> {
+    /// llama.cpp: the request's timings, on the last chunk.
+    timings: Option<TimingsWire>,
+    /// vLLM (per-request metrics on): the request's timings, on the last chunk.
+    metrics: Option<MetricsWire>,
     #[serde(borrow)]
     model: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -1180,6 +1226,8 @@ struct Details {
 
 #[derive(Deserialize)]
 struct Unary {
+    timings: Option<TimingsWire>,
+    metrics: Option<MetricsWire>,
     model: Option<String>,
     usage: Option<UsageWire>,
     #[serde(default)]
@@ -1227,5 +1275,41 @@ mod side_tests {
             error_side(StatusCode::UNAUTHORIZED, false, false),
             Side::Client
         );
+    }
+}
+
+#[cfg(test)]
+mod timing_tests {
+    use super::*;
+
+    #[test]
+    fn llamacpp_timings_and_vllm_metrics_are_read() {
+        let c: Chunk<'_> = serde_json::from_str(
+            r#"{"choices":[{"finish_reason":"length","index":0,"delta":{}}],"timings":{"cache_n":30,"prompt_n":1,"prompt_ms":16.185,"predicted_n":5,"predicted_ms":62.051}}"#,
+        )
+        .unwrap();
+        let t = server_timing(c.timings, c.metrics).unwrap();
+        assert_eq!(
+            (t.queue_ms, t.prefill_ms, t.decode_ms, t.decode_tokens),
+            (None, Some(16.185), Some(62.051), Some(5))
+        );
+        let u: Unary = serde_json::from_str(
+            r#"{"model":"m","choices":[],"metrics":{"time_to_first_token_ms":85.2,"generation_time_ms":1240.5,"queue_time_ms":12.3,"mean_itl_ms":9.1}}"#,
+        )
+        .unwrap();
+        let t = server_timing(u.timings, u.metrics).unwrap();
+        assert_eq!(
+            (t.queue_ms, t.prefill_ms, t.decode_ms),
+            (Some(12.3), Some(85.2), Some(1240.5))
+        );
+        // Nonsense values are dropped, not trusted.
+        let c: Chunk<'_> =
+            serde_json::from_str(r#"{"choices":[],"timings":{"prompt_ms":-4}}"#).unwrap();
+        assert_eq!(
+            server_timing(c.timings, c.metrics).unwrap().prefill_ms,
+            None
+        );
+        let c: Chunk<'_> = serde_json::from_str(r#"{"choices":[]}"#).unwrap();
+        assert!(server_timing(c.timings, c.metrics).is_none());
     }
 }

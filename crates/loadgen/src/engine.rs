@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::client::{Client, RequestSpec};
+use crate::client::{Client, Outcome, RequestSpec};
 use crate::log::RequestLog;
 use crate::recorder::Recorded;
 
@@ -88,6 +88,41 @@ pub struct Plan {
     pub retry: Retry,
     /// Per-request limits for goodput (requests meeting all of them are counted as good).
     pub slo: Option<inferbench_results::run::SloLimits>,
+    /// Which part of the plan this process sends (the whole plan by default).
+    pub shard: Shard,
+    /// When the schedule starts (shards of one run share it); `None`: right away.
+    pub start_at: Option<Instant>,
+}
+
+/// One of `count` processes sending one plan together (`run --shard I/N`): open loop, every
+/// `count`-th arrival of the one schedule from `index` on, so the shards' arrivals together are
+/// exactly the one-process schedule; closed loop, every `count`-th user, and an even share of a
+/// request cap. Request `k`'s content is the same whichever shard sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, from 0.
+    pub index: u32,
+    /// How many shards.
+    pub count: u32,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// Whether arrival (or user) `n` of the whole plan is this shard's.
+    pub fn owns(self, n: u64) -> bool {
+        n % u64::from(self.count.max(1)) == u64::from(self.index)
+    }
+
+    /// This shard's part of `total` (the parts of all shards add up to `total`).
+    pub fn share(self, total: u64) -> u64 {
+        let n = u64::from(self.count.max(1));
+        total / n + u64::from(u64::from(self.index) < total % n)
+    }
 }
 
 /// Retries of failed requests: connect errors, 429, 5xx, HTTP 200 error answers and streams
@@ -114,9 +149,19 @@ fn retryable(o: &crate::client::Outcome) -> bool {
     }
 }
 
+/// Sees every request as it finishes (e.g. the live `/metrics` of `run --metrics-listen`).
+/// Called on the request's task: it must be quick and never block.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// Request `model`, planned at `planned`, finished with `outcome`; `warmup` when it does
+    /// not count in the results.
+    fn finished(&self, planned: Instant, model: &str, outcome: &Outcome, warmup: bool);
+}
+
 /// Live counters, for a progress display.
 #[derive(Debug, Default)]
 pub struct Live {
+    /// Told of every finished request, if set.
+    pub observer: Option<Arc<dyn Observer>>,
     /// Requests sent.
     pub sent: AtomicU64,
     /// Requests finished.
@@ -241,6 +286,9 @@ impl Shared {
             self.live.errors.fetch_add(1, Ordering::Relaxed);
         }
         let warmup = planned < self.warmup_end;
+        if let Some(obs) = &self.live.observer {
+            obs.finished(planned, &spec.model, &outcome, warmup);
+        }
         self.count_completion(&spec.model, &outcome);
         if let Some(log) = &self.log {
             let rel = |t: Instant| t.saturating_duration_since(self.start).as_micros() as u64;
@@ -347,26 +395,14 @@ impl Shared {
     }
 }
 
-/// Runs `plan`. `stop` turning true ends dispatching at once; requests in flight then get
-/// `grace` to finish before they are abandoned (and the run is marked stopped).
-pub async fn run(
-    client: Client,
-    source: Source,
-    plan: Plan,
-    live: Arc<Live>,
-    mut stop: watch::Receiver<bool>,
-    grace: Duration,
-) -> RunOutput {
-    // Build one request before the clock starts: the first call loads the tokenizer, which must
-    // not show up as the first requests' dispatch lag.
-    let _ = client.body(&source(0));
-    let start = Instant::now() + Duration::from_millis(2);
-    let warmup_end = start + plan.warmup;
-    // Staged loads last as long as their stages; flat ones as long as the plan says.
-    let levels: Vec<Level> = match &plan.load {
-        Load::OpenStages { stages, .. } | Load::ClosedStages { stages } => stages.clone(),
-        _ => Vec::new(),
+/// The planned end of the measured window (`None`: until the request cap or a stop) and the end
+/// instant of each stage (one far away for an unbounded flat load).
+fn windows(plan: &Plan, warmup_end: Instant) -> (Option<Instant>, Vec<Instant>) {
+    let levels: &[Level] = match &plan.load {
+        Load::OpenStages { stages, .. } | Load::ClosedStages { stages } => stages,
+        _ => &[],
     };
+    // Staged loads last as long as their stages; flat ones as long as the plan says.
     let end = if levels.is_empty() {
         plan.duration.map(|d| warmup_end + d)
     } else {
@@ -374,56 +410,33 @@ pub async fn run(
     };
     let mut stage_ends = Vec::new();
     let mut t = warmup_end;
-    for l in &levels {
+    for l in levels {
         t += l.duration;
         stage_ends.push(t);
     }
     if stage_ends.is_empty() {
         stage_ends.push(end.unwrap_or(warmup_end + Duration::from_secs(100 * 365 * 86_400)));
     }
-    let n_stages = stage_ends.len();
-    let fresh = || Recorded {
-        slo: plan.slo,
-        ..Recorded::default()
-    };
-    let shared = Arc::new(Shared {
-        client,
-        source,
-        recorded: Mutex::new(Recorded {
-            timeline_origin: Some(warmup_end),
-            ..fresh()
-        }),
-        live,
-        start,
-        warmup_end,
-        log: plan.log.clone(),
-        retry: plan.retry,
-        retries: AtomicU64::new(0),
-        stage_ends,
-        stages: Mutex::new((0..n_stages).map(|_| fresh()).collect()),
-        window_end: end,
-        stop_at_us: AtomicU64::new(u64::MAX),
-        interrupted: AtomicU64::new(0),
-    });
-    let stopped = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicU64::new(0));
-    let dropped = Arc::new(AtomicU64::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    // The request cap counts measured requests: warm-up ones come on top.
-    let cap = plan.requests.unwrap_or(u64::MAX);
-    let measured = Arc::new(AtomicU64::new(0));
-    let cpu0 = process_cpu_s();
+    (end, stage_ends)
+}
 
-    // Open loop: planned offsets from the start (warm-up included).
-    let open: Option<Box<dyn Iterator<Item = u64> + Send>> = match &plan.load {
+/// The level a staged load starts from during warm-up: the first stage's, or its end level when
+/// it ramps from zero.
+fn warmup_level(stages: &[Level]) -> f64 {
+    stages
+        .first()
+        .map_or(0.0, |l| if l.from > 0.0 { l.from } else { l.to })
+}
+
+/// Open loop: the planned offsets (µs from the start, warm-up included) of `plan`'s arrivals;
+/// `None` for a closed loop.
+fn open_schedule(plan: &Plan) -> Option<Box<dyn Iterator<Item = u64> + Send>> {
+    match &plan.load {
         Load::Open { rate, arrival } => Some(Box::new(Schedule::new(*arrival, *rate, plan.seed))),
         Load::OpenStages { arrival, stages } => {
             let mut segs = Vec::new();
             if !plan.warmup.is_zero() {
-                // Warm up at the first stage's level (its end level when it ramps from zero).
-                let first = stages
-                    .first()
-                    .map_or(0.0, |l| if l.from > 0.0 { l.from } else { l.to });
+                let first = warmup_level(stages);
                 segs.push(RateSegment {
                     duration_s: plan.warmup.as_secs_f64(),
                     from: first,
@@ -438,179 +451,324 @@ pub async fn run(
             Some(Box::new(ProfileSchedule::new(*arrival, segs, plan.seed)))
         }
         _ => None,
-    };
+    }
+}
 
-    if let Some(schedule) = open {
-        let mut deadline = Deadline::new(start, true);
-        for (k, offset_us) in schedule.enumerate() {
-            let k = k as u64;
-            // However high the rate, the dispatcher lets other tasks (signal handlers, the
-            // stop) run: past-due arrivals never wait, so nothing else would yield.
-            if k % 256 == 255 {
-                tokio::task::yield_now().await;
-                if *stop.borrow() {
-                    shared.note_stop();
-                    stopped.store(true, Ordering::Relaxed);
-                    break;
+/// Closed loop: how many users `load` wants at `at` (stages ramp linearly; warm-up holds the
+/// first stage's starting level).
+fn users_at(load: &Load, warmup_end: Instant, at: Instant) -> usize {
+    let users = |x: f64| x.round().max(0.0) as usize;
+    match load {
+        Load::Closed { concurrency } => *concurrency,
+        Load::ClosedStages { stages } => {
+            if at < warmup_end {
+                return users(warmup_level(stages));
+            }
+            let mut t0 = warmup_end;
+            for l in stages {
+                let t1 = t0 + l.duration;
+                if at < t1 {
+                    let f = (at - t0).as_secs_f64() / l.duration.as_secs_f64().max(1e-9);
+                    return users(l.from + (l.to - l.from) * f);
                 }
+                t0 = t1;
             }
-            let planned = start + Duration::from_micros(offset_us);
-            if end.is_some_and(|e| planned >= e) {
-                break;
-            }
-            if planned >= warmup_end && measured.fetch_add(1, Ordering::Relaxed) >= cap {
-                break;
-            }
-            tokio::select! {
-                _ = deadline.sleep_until(planned) => {}
-                _ = stop.wait_for(|s| *s) => {
-                    shared.note_stop();
-                    stopped.store(true, Ordering::Relaxed);
-                    break;
-                }
-            }
-            let in_flight = shared.live.in_flight.load(Ordering::Relaxed);
-            if in_flight >= plan.max_in_flight as u64 {
-                if planned >= warmup_end {
-                    dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                continue;
-            }
-            let now_in = shared.live.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-            peak.fetch_max(now_in, Ordering::Relaxed);
-            shared.live.sent.fetch_add(1, Ordering::Relaxed);
-            let s = shared.clone();
-            tasks.spawn(async move {
-                s.one(k, planned).await;
-                s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
-            });
-            // Reap finished tasks so the set stays small on long runs.
-            while tasks.try_join_next().is_some() {}
+            stages.last().map_or(0, |l| users(l.to))
         }
-    } else {
-        // Closed loop: a controller keeps `want` users alive; user i runs while i < want.
-        let level = |at: Instant| -> usize {
-            match &plan.load {
-                Load::Closed { concurrency } => *concurrency,
-                Load::ClosedStages { stages } => {
-                    let mut t0 = warmup_end;
-                    if at < warmup_end {
-                        let first = stages
-                            .first()
-                            .map_or(0.0, |l| if l.from > 0.0 { l.from } else { l.to });
-                        return first.round().max(0.0) as usize;
-                    }
-                    for l in stages {
-                        let t1 = t0 + l.duration;
-                        if at < t1 {
-                            let f = (at - t0).as_secs_f64() / l.duration.as_secs_f64().max(1e-9);
-                            return (l.from + (l.to - l.from) * f).round().max(0.0) as usize;
-                        }
-                        t0 = t1;
-                    }
-                    stages.last().map_or(0, |l| l.to.round().max(0.0) as usize)
-                }
-                _ => 0,
-            }
-        };
-        let want = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let alive: Arc<Mutex<Vec<bool>>> = Arc::new(Mutex::new(Vec::new()));
-        let next = Arc::new(AtomicU64::new(0));
-        let exhausted = Arc::new(AtomicBool::new(false));
-        tokio::time::sleep_until(start).await;
-        let mut tick = tokio::time::interval(Duration::from_millis(10));
-        loop {
-            let now = Instant::now();
-            if end.is_some_and(|e| now >= e) || exhausted.load(Ordering::Relaxed) {
-                break;
-            }
-            if *stop.borrow() {
-                shared.note_stop();
-                stopped.store(true, Ordering::Relaxed);
-                break;
-            }
-            let w = level(now);
-            want.store(w, Ordering::Relaxed);
-            {
-                let mut alive_now = alive.lock();
-                if alive_now.len() < w {
-                    alive_now.resize(w, false);
-                }
-                for (i, a) in alive_now.iter_mut().enumerate().take(w) {
-                    if *a {
-                        continue;
-                    }
-                    *a = true;
-                    let measured = measured.clone();
-                    let (s, next, stopped, peak, want, alive, exhausted) = (
-                        shared.clone(),
-                        next.clone(),
-                        stopped.clone(),
-                        peak.clone(),
-                        want.clone(),
-                        alive.clone(),
-                        exhausted.clone(),
-                    );
-                    let stop = stop.clone();
-                    tasks.spawn(async move {
-                        loop {
-                            if *stop.borrow() {
-                                s.note_stop();
-                                stopped.store(true, Ordering::Relaxed);
-                                break;
-                            }
-                            if i >= want.load(Ordering::Relaxed) {
-                                break;
-                            }
-                            let planned = Instant::now();
-                            if end.is_some_and(|e| planned >= e) {
-                                break;
-                            }
-                            let k = next.fetch_add(1, Ordering::Relaxed);
-                            if planned >= warmup_end
-                                && measured.fetch_add(1, Ordering::Relaxed) >= cap
-                            {
-                                exhausted.store(true, Ordering::Relaxed);
-                                break;
-                            }
-                            let now_in = s.live.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-                            peak.fetch_max(now_in, Ordering::Relaxed);
-                            s.live.sent.fetch_add(1, Ordering::Relaxed);
-                            // A stop lets the request in flight finish (within the run's grace,
-                            // then the drain aborts it): what completes is recorded.
-                            s.one(k, planned).await;
-                            s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
-                        }
-                        if let Some(a) = alive.lock().get_mut(i) {
-                            *a = false;
-                        }
-                    });
-                }
-            }
-            while tasks.try_join_next().is_some() {}
-            if tasks.is_empty() && w > 0 {
-                // Every user has ended (request cap reached): nothing more to do.
-                break;
-            }
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.wait_for(|s| *s) => {}
-            }
-        }
-        // No new users; those running finish their current request and stop.
-        want.store(0, Ordering::Relaxed);
+        _ => 0,
+    }
+}
+
+/// What the dispatchers share: the run's state, its counters and its bounds.
+#[derive(Clone)]
+struct Dispatch {
+    shared: Arc<Shared>,
+    stopped: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+    /// Measured requests started (warm-up ones are not counted).
+    measured: Arc<AtomicU64>,
+    /// Most measured requests: of the whole plan in an open loop (counted over every shard's
+    /// arrivals), of this shard in a closed loop.
+    cap: u64,
+    end: Option<Instant>,
+    shard: Shard,
+}
+
+impl Dispatch {
+    /// Marks the run stopped by its `stop` signal.
+    fn stop(&self) {
+        self.shared.note_stop();
+        self.stopped.store(true, Ordering::Relaxed);
     }
 
+    /// Whether a request planned at `planned` may still start (inside the window and, when
+    /// measured, under the cap — which it then takes a place of).
+    fn admit(&self, planned: Instant) -> Admit {
+        if self.end.is_some_and(|e| planned >= e) {
+            return Admit::Ended;
+        }
+        if planned >= self.shared.warmup_end
+            && self.measured.fetch_add(1, Ordering::Relaxed) >= self.cap
+        {
+            return Admit::Capped;
+        }
+        Admit::Yes
+    }
+
+    /// Counts a request that starts now in flight.
+    fn start_one(&self) {
+        let now_in = self.shared.live.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now_in, Ordering::Relaxed);
+        self.shared.live.sent.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether a planned request may start.
+#[derive(Debug, PartialEq)]
+enum Admit {
+    Yes,
+    /// Past the planned end.
+    Ended,
+    /// The request cap is reached.
+    Capped,
+}
+
+/// Open loop: sends each arrival of `schedule` at its planned instant, whatever the server does.
+async fn dispatch_open(
+    d: &Dispatch,
+    schedule: Box<dyn Iterator<Item = u64> + Send>,
+    max_in_flight: usize,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let start = d.shared.start;
+    let mut deadline = Deadline::new(start, true);
+    for (k, offset_us) in schedule.enumerate() {
+        let k = k as u64;
+        // However high the rate, the dispatcher lets other tasks (signal handlers, the stop)
+        // run: past-due arrivals never wait, so nothing else would yield.
+        if k % 256 == 255 {
+            tokio::task::yield_now().await;
+            if *stop.borrow() {
+                d.stop();
+                break;
+            }
+        }
+        let planned = start + Duration::from_micros(offset_us);
+        if d.admit(planned) != Admit::Yes {
+            break;
+        }
+        if !d.shard.owns(k) {
+            // Another shard's arrival: it counts towards the cap, this process does not send it.
+            continue;
+        }
+        tokio::select! {
+            _ = deadline.sleep_until(planned) => {}
+            _ = stop.wait_for(|s| *s) => {
+                d.stop();
+                break;
+            }
+        }
+        if d.shared.live.in_flight.load(Ordering::Relaxed) >= max_in_flight as u64 {
+            if planned >= d.shared.warmup_end {
+                d.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            continue;
+        }
+        d.start_one();
+        let s = d.shared.clone();
+        tasks.spawn(async move {
+            s.one(k, planned).await;
+            s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+        // Reap finished tasks so the set stays small on long runs.
+        while tasks.try_join_next().is_some() {}
+    }
+}
+
+/// What the closed loop's users share.
+#[derive(Clone)]
+struct Users {
+    /// Users wanted now; user i runs while i < want.
+    want: Arc<std::sync::atomic::AtomicUsize>,
+    /// Which users are running.
+    alive: Arc<Mutex<Vec<bool>>>,
+    /// The next request index.
+    next: Arc<AtomicU64>,
+    /// The request cap was reached.
+    exhausted: Arc<AtomicBool>,
+}
+
+/// One closed-loop user: sends, waits for the answer, sends again, until it is not wanted, the
+/// window ends, the cap is reached or the run stops.
+async fn user(d: Dispatch, u: Users, i: usize, stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            d.stop();
+            break;
+        }
+        if i >= u.want.load(Ordering::Relaxed) {
+            break;
+        }
+        let planned = Instant::now();
+        if d.end.is_some_and(|e| planned >= e) {
+            break;
+        }
+        // Request numbers interleave across shards, so no two shards send the same request.
+        let k = u.next.fetch_add(1, Ordering::Relaxed) * u64::from(d.shard.count.max(1))
+            + u64::from(d.shard.index);
+        match d.admit(planned) {
+            Admit::Yes => {}
+            Admit::Ended => break,
+            Admit::Capped => {
+                u.exhausted.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        d.start_one();
+        // A stop lets the request in flight finish (within the run's grace, then the drain
+        // aborts it): what completes is recorded.
+        d.shared.one(k, planned).await;
+        d.shared.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+    if let Some(a) = u.alive.lock().get_mut(i) {
+        *a = false;
+    }
+}
+
+/// Closed loop: a controller keeps the wanted number of users alive, every 10 ms.
+async fn dispatch_closed(
+    d: &Dispatch,
+    load: &Load,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let u = Users {
+        want: Arc::default(),
+        alive: Arc::default(),
+        next: Arc::default(),
+        exhausted: Arc::default(),
+    };
+    // A common start (`--start-at`) may be minutes away: a stop ends the wait.
+    tokio::select! {
+        _ = tokio::time::sleep_until(d.shared.start) => {}
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        let now = Instant::now();
+        if d.end.is_some_and(|e| now >= e) || u.exhausted.load(Ordering::Relaxed) {
+            break;
+        }
+        if *stop.borrow() {
+            d.stop();
+            break;
+        }
+        let w = users_at(load, d.shared.warmup_end, now);
+        u.want.store(w, Ordering::Relaxed);
+        {
+            let mut alive_now = u.alive.lock();
+            if alive_now.len() < w {
+                alive_now.resize(w, false);
+            }
+            for (i, a) in alive_now.iter_mut().enumerate().take(w) {
+                if !*a && d.shard.owns(i as u64) {
+                    *a = true;
+                    tasks.spawn(user(d.clone(), u.clone(), i, stop.clone()));
+                }
+            }
+        }
+        while tasks.try_join_next().is_some() {}
+        let own = (0..w as u64).any(|i| d.shard.owns(i));
+        if tasks.is_empty() && own {
+            // Every user has ended (request cap reached): nothing more to do.
+            break;
+        }
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+    }
+    // No new users; those running finish their current request and stop.
+    u.want.store(0, Ordering::Relaxed);
+}
+
+/// Runs `plan`. `stop` turning true ends dispatching at once; requests in flight then get
+/// `grace` to finish before they are abandoned (and the run is marked stopped).
+pub async fn run(
+    client: Client,
+    source: Source,
+    plan: Plan,
+    live: Arc<Live>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) -> RunOutput {
+    // Build one request before the clock starts: the first call loads the tokenizer, which must
+    // not show up as the first requests' dispatch lag.
+    let _ = client.body(&source(0));
+    let start = plan
+        .start_at
+        .unwrap_or_else(|| Instant::now() + Duration::from_millis(2));
+    let warmup_end = start + plan.warmup;
+    let (end, stage_ends) = windows(&plan, warmup_end);
+    let fresh = || Recorded {
+        slo: plan.slo,
+        ..Recorded::default()
+    };
+    let stages = Mutex::new((0..stage_ends.len()).map(|_| fresh()).collect());
+    let shared = Arc::new(Shared {
+        client,
+        source,
+        recorded: Mutex::new(Recorded {
+            timeline_origin: Some(warmup_end),
+            ..fresh()
+        }),
+        live,
+        start,
+        warmup_end,
+        log: plan.log.clone(),
+        retry: plan.retry,
+        retries: AtomicU64::new(0),
+        stage_ends,
+        stages,
+        window_end: end,
+        stop_at_us: AtomicU64::new(u64::MAX),
+        interrupted: AtomicU64::new(0),
+    });
+    let d = Dispatch {
+        shared,
+        stopped: Arc::default(),
+        peak: Arc::default(),
+        dropped: Arc::default(),
+        measured: Arc::default(),
+        // The request cap counts measured requests: warm-up ones come on top.
+        cap: match (plan.requests, &plan.load) {
+            (None, _) => u64::MAX,
+            (Some(n), Load::Closed { .. } | Load::ClosedStages { .. }) => plan.shard.share(n),
+            (Some(n), _) => n,
+        },
+        end,
+        shard: plan.shard,
+    };
+    let cpu0 = process_cpu_s();
+    let mut tasks = tokio::task::JoinSet::new();
+    match open_schedule(&plan) {
+        Some(schedule) => {
+            dispatch_open(&d, schedule, plan.max_in_flight, &mut tasks, &mut stop).await;
+        }
+        None => dispatch_closed(&d, &plan.load, &mut tasks, &mut stop).await,
+    }
     // Let what is in flight finish; on a stop, for at most `grace`.
     let drain = async { while tasks.join_next().await.is_some() {} };
     tokio::select! {
         _ = drain => {}
         _ = async {
             let _ = stop.wait_for(|s| *s).await;
-            shared.note_stop();
+            d.shared.note_stop();
             tokio::time::sleep(grace).await;
         } => {
-            stopped.store(true, Ordering::Relaxed);
+            d.stopped.store(true, Ordering::Relaxed);
         }
     }
     let finished = Instant::now();
@@ -618,31 +776,41 @@ pub async fn run(
     // interrupted once its task is gone.
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
+    finish(d, finished, process_cpu_s() - cpu0)
+}
+
+/// The run's output once every task is gone: measured time, the client's health, per stage.
+fn finish(d: Dispatch, finished: Instant, cpu_seconds: f64) -> RunOutput {
+    let Dispatch {
+        shared,
+        stopped,
+        peak,
+        dropped,
+        end,
+        ..
+    } = d;
     // Measured time ends at the stop (a stop's grace is not measured time), at the planned
     // end, or at the last completion.
     let stop_us = shared.stop_at_us.load(Ordering::Relaxed);
-    let stop_at = (stop_us != u64::MAX).then(|| start + Duration::from_micros(stop_us));
+    let stop_at = (stop_us != u64::MAX).then(|| shared.start + Duration::from_micros(stop_us));
     let window_end = [end, stop_at, Some(finished)]
         .into_iter()
         .flatten()
         .min()
         .unwrap_or(finished);
     let measured_s = window_end
-        .saturating_duration_since(warmup_end)
+        .saturating_duration_since(shared.warmup_end)
         .as_secs_f64();
-    let live_sent = shared.live.sent.load(Ordering::Relaxed);
-    let retries = shared.retries.load(Ordering::Relaxed);
-    let interrupted = shared.interrupted.load(Ordering::Relaxed);
     let mut recorded = std::mem::take(&mut *shared.recorded.lock());
     let mut stages = std::mem::take(&mut *shared.stages.lock());
-    // Tasks are gone; dropping the shared state closes the log's channel.
-    drop(shared);
     recorded.client.peak_in_flight = peak.load(Ordering::Relaxed);
     recorded.client.dropped = dropped.load(Ordering::Relaxed);
-    recorded.client.cpu_seconds = process_cpu_s() - cpu0;
-    recorded.client.sent = live_sent;
-    recorded.client.retries = retries;
-    recorded.client.interrupted = interrupted;
+    recorded.client.cpu_seconds = cpu_seconds;
+    recorded.client.sent = shared.live.sent.load(Ordering::Relaxed);
+    recorded.client.retries = shared.retries.load(Ordering::Relaxed);
+    recorded.client.interrupted = shared.interrupted.load(Ordering::Relaxed);
+    // Tasks are gone; dropping the shared state closes the log's channel.
+    drop(shared);
     if stages.len() <= 1 {
         // A flat load: its one stage is the whole run.
         stages = vec![Recorded {
@@ -655,6 +823,7 @@ pub async fn run(
             slo: recorded.slo,
             timeline_origin: None,
             timeline: Default::default(),
+            server_timing: recorded.server_timing.clone(),
         }];
     }
     RunOutput {
@@ -672,37 +841,112 @@ pub const NOT_CLIENT_THREAD_PREFIX: &str = inferbench_timer::SERVER_THREAD_PREFI
 /// CPU seconds (user + system) used by this process so far, leaving out threads whose name
 /// starts with [`NOT_CLIENT_THREAD_PREFIX`] (Linux; 0 elsewhere).
 pub fn process_cpu_s() -> f64 {
-    let total = stat_cpu_s(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default());
-    (total - threads_cpu_s(|name| name.starts_with(NOT_CLIENT_THREAD_PREFIX))).max(0.0)
-}
-
-/// CPU seconds of this process's threads whose name satisfies `pick` (Linux; 0 elsewhere).
-pub fn threads_cpu_s(pick: impl Fn(&str) -> bool) -> f64 {
-    let mut total = 0.0;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            if pick(comm.trim_end()) {
-                total +=
-                    stat_cpu_s(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default());
-            }
-        }
-    }
-    total
-}
-
-/// User + system CPU seconds from the text of a `/proc/…/stat` file.
-pub fn stat_cpu_s(s: &str) -> f64 {
-    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    let total = inferbench_resources::own_cpu_s();
+    let servers =
+        inferbench_resources::threads_cpu_s(|name| name.starts_with(NOT_CLIENT_THREAD_PREFIX));
+    (total - servers).max(0.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::client::{ErrorKind, Outcome, Side};
+
+    fn level(secs: u64, from: f64, to: f64) -> Level {
+        Level {
+            duration: Duration::from_secs(secs),
+            from,
+            to,
+        }
+    }
+
+    fn plan(load: Load, duration: Option<u64>) -> Plan {
+        Plan {
+            load,
+            duration: duration.map(Duration::from_secs),
+            requests: None,
+            warmup: Duration::from_secs(1),
+            max_in_flight: 10,
+            seed: 1,
+            log: None,
+            retry: Retry::default(),
+            slo: None,
+            shard: Shard::default(),
+            start_at: None,
+        }
+    }
+
+    #[test]
+    fn shards_partition_the_plan() {
+        for count in [1u32, 2, 3, 4, 7] {
+            let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
+            // Every arrival (or user) is exactly one shard's.
+            for n in 0..100u64 {
+                assert_eq!(
+                    shards.iter().filter(|s| s.owns(n)).count(),
+                    1,
+                    "{n} of {count}"
+                );
+            }
+            // Shares of a request cap add up to it, and differ by at most one.
+            for total in [0u64, 1, 5, 80, 1001] {
+                let parts: Vec<u64> = shards.iter().map(|s| s.share(total)).collect();
+                assert_eq!(parts.iter().sum::<u64>(), total, "{total} over {count}");
+                let (lo, hi) = (parts.iter().min(), parts.iter().max());
+                assert!(hi.zip(lo).is_some_and(|(h, l)| h - l <= 1), "{parts:?}");
+            }
+        }
+        assert!(Shard::default().owns(12345));
+    }
+
+    #[test]
+    fn stages_end_one_after_another() {
+        let t = Instant::now();
+        let staged = Load::ClosedStages {
+            stages: vec![level(2, 0.0, 4.0), level(3, 4.0, 4.0)],
+        };
+        let (end, ends) = windows(&plan(staged, Some(99)), t);
+        // The stages' durations replace the plan's.
+        assert_eq!(end, Some(t + Duration::from_secs(5)));
+        assert_eq!(
+            ends,
+            [t + Duration::from_secs(2), t + Duration::from_secs(5)]
+        );
+        let (end, ends) = windows(&plan(Load::Closed { concurrency: 1 }, Some(7)), t);
+        assert_eq!((end, ends.len()), (Some(t + Duration::from_secs(7)), 1));
+        // Unbounded (a request count): one stage that ends far away.
+        let (end, ends) = windows(&plan(Load::Closed { concurrency: 1 }, None), t);
+        assert!(end.is_none() && ends[0] > t + Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn users_ramp_linearly_and_warm_up_at_the_first_level() {
+        let t = Instant::now();
+        let load = Load::ClosedStages {
+            stages: vec![level(10, 0.0, 10.0), level(10, 10.0, 2.0)],
+        };
+        let at = |ms: u64| users_at(&load, t, t + Duration::from_millis(ms));
+        // Warm-up holds the first stage's end level when it ramps from zero.
+        assert_eq!(users_at(&load, t + Duration::from_secs(1), t), 10);
+        assert_eq!([at(0), at(5_000), at(9_999)], [0, 5, 10]);
+        assert_eq!([at(10_000), at(15_000), at(30_000)], [10, 6, 2]);
+        assert_eq!(users_at(&Load::Closed { concurrency: 3 }, t, t), 3);
+    }
+
+    #[test]
+    fn open_stages_warm_up_at_their_first_rate() {
+        let staged = Load::OpenStages {
+            arrival: Arrival::Constant,
+            stages: vec![level(1, 0.0, 100.0)],
+        };
+        let offsets: Vec<u64> = open_schedule(&plan(staged, None))
+            .expect("open")
+            .take_while(|&us| us < 1_000_000)
+            .collect();
+        // One second of warm-up at 100/s.
+        assert!((99..=101).contains(&offsets.len()), "{}", offsets.len());
+        assert!(open_schedule(&plan(Load::Closed { concurrency: 1 }, None)).is_none());
+    }
 
     fn failed(kind: ErrorKind, tokens: usize) -> Outcome {
         let t = Instant::now();

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use inferbench_results::run::{ClientHealth, Group, SloLimits, Timeline};
+use inferbench_results::run::{ClientHealth, Group, RunResult, SloLimits, Timeline};
 use tokio::time::Instant;
 
 use crate::client::{ErrorKind, Outcome, Side};
@@ -28,6 +28,8 @@ pub struct Recorded {
     pub timeline_origin: Option<Instant>,
     /// Latency, throughput and errors over time.
     pub timeline: Timeline,
+    /// The servers' own timings of the streamed answers that carried them.
+    pub server_timing: inferbench_results::server::RequestTimings,
 }
 
 /// Distinct endpoints kept apart; beyond, they are counted as `other`.
@@ -58,6 +60,21 @@ pub fn error_label(kind: &ErrorKind, side: Side) -> String {
 }
 
 impl Recorded {
+    /// The result of this recording, against `target` (a redacted URL) under the load labelled
+    /// `load`: the statistics, the client's health and the timeline. The run's times, target
+    /// rate and warnings are the caller's to set.
+    pub fn into_run_result(self, target: &str, load: &str) -> RunResult {
+        let mut r = RunResult::empty(target, load);
+        r.total = self.total;
+        r.by_model = self.by_model;
+        r.by_endpoint = self.by_endpoint;
+        r.misrouted = self.misrouted;
+        r.client = self.client;
+        r.timeline = self.timeline;
+        r.server_timing = (self.server_timing.requests > 0).then_some(self.server_timing);
+        r
+    }
+
     /// Records one finished request planned for `planned` and asking for `model`.
     pub fn record(&mut self, planned: Instant, model: &str, o: &Outcome) {
         let endpoint = o.endpoint.clone().unwrap_or_else(|| "unknown".to_string());
@@ -67,7 +84,7 @@ impl Recorded {
             && served != model
         {
             self.misrouted += 1;
-            error = Some("misrouted/gateway".to_string());
+            error = Some(inferbench_results::run::MISROUTED.to_string());
         }
         let good = error.is_none()
             && self.slo.is_some_and(|slo| {
@@ -133,6 +150,20 @@ impl Recorded {
             }
         };
         apply(&mut self.total);
+        // The server's own timing of a streamed answer (a unary one has no first token of its
+        // own: its TTFT is its end).
+        if error.is_none()
+            && !o.token_events.is_empty()
+            && let (Some(ft), Some(t)) = (o.first_token, o.server_timing)
+        {
+            self.server_timing.record(
+                us(ft - o.sent),
+                t.queue_ms,
+                t.prefill_ms,
+                t.decode_ms,
+                t.decode_tokens,
+            );
+        }
         if let Some(origin) = self.timeline_origin {
             let b = self
                 .timeline
@@ -211,6 +242,7 @@ mod tests {
             text: None,
             first_content: Some(first),
             reconnects: 0,
+            server_timing: None,
         }
     }
 
@@ -238,7 +270,7 @@ mod tests {
         r.record(planned, "m", &o);
         assert_eq!(r.client.late, 1);
         assert_eq!(r.misrouted, 1);
-        assert_eq!(r.total.counts.errors["misrouted/gateway"], 1);
+        assert_eq!(r.total.counts.errors[inferbench_results::run::MISROUTED], 1);
         assert_eq!(r.total.counts.ok, 1);
         // Without an origin there is no timeline.
         assert!(r.timeline.buckets.is_empty());
@@ -270,6 +302,37 @@ mod tests {
         assert_eq!((b[1].requests, b[1].errors), (1, 1));
         assert_eq!(b[2].ttft.count(), 1);
         assert!(b[0].ttft.quantile(0.5).abs_diff(40_000) <= 400);
+    }
+
+    #[test]
+    fn a_servers_own_timing_splits_the_ttft_per_request() {
+        let sent = Instant::now();
+        // TTFT 10 ms; the server says 1 ms queued, 7 ms prefill, 20 ms for 3 tokens.
+        let mut o = outcome(sent, &[10, 20, 30]);
+        o.server_timing = Some(crate::client::ServerTiming {
+            queue_ms: Some(1.0),
+            prefill_ms: Some(7.0),
+            decode_ms: Some(20.0),
+            decode_tokens: Some(3),
+        });
+        let mut r = Recorded::default();
+        r.record(sent, "m", &o);
+        // A unary answer (no token events) has no TTFT of its own: not counted.
+        let mut unary = o.clone();
+        unary.token_events.clear();
+        r.record(sent, "m", &unary);
+        let t = &r.server_timing;
+        assert_eq!((t.requests, t.negative_residuals), (1, 0));
+        // To HDR's 3 significant digits.
+        let near = |h: &inferbench_results::histogram::LatencyHistogram, us: u64| {
+            h.summary().p50_us.abs_diff(us) <= us / 500
+        };
+        assert!(near(&t.residual, 2_000), "{:?}", t.residual.summary());
+        assert!(near(&t.prefill, 7_000));
+        assert!(near(&t.queue, 1_000));
+        assert!(near(&t.decode_per_token, 10_000));
+        let rr = r.into_run_result("t", "l");
+        assert_eq!(rr.server_timing.map(|t| t.requests), Some(1));
     }
 
     #[test]

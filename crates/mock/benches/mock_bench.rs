@@ -8,6 +8,8 @@
 //! Phases: ITL 0 (pure serving cost), ITL 5 ms, and the TTFT overhead at TTFT 20 ms / ITL 5 ms:
 //! client-observed TTFT minus the configured 20 ms, at p50/p99. A 20 Hz scrape of /metrics on
 //! 8 instances is measured last.
+// Wall-clock deadlines for servers in other threads and processes (not paused time).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -64,22 +66,12 @@ fn args() -> Args {
 
 /// CPU seconds (user + system) of the calling thread.
 fn thread_cpu() -> f64 {
-    cpu_from_stat("/proc/thread-self/stat")
+    inferbench_resources::thread_cpu_s()
 }
 
 /// CPU seconds of the whole process.
 fn process_cpu() -> f64 {
-    cpu_from_stat("/proc/self/stat")
-}
-
-fn cpu_from_stat(path: &str) -> f64 {
-    let s = std::fs::read_to_string(path).unwrap_or_default();
-    // Fields after the `(comm)`: state is field 3; utime 14 and stime 15 (1-based).
-    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    let hz = 100.0; // USER_HZ on Linux
-    (ticks(11) + ticks(12)) / hz
+    inferbench_resources::own_cpu_s()
 }
 
 fn server_cpu(rt: &Runtime) -> f64 {

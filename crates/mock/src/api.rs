@@ -308,8 +308,21 @@ impl ChunkFormat {
 
     /// The usage chunk and the end marker.
     pub fn usage_chunk(&self, out: &mut Vec<u8>, usage: &Usage) {
+        self.final_chunk(out, Some(usage), None);
+    }
+
+    /// The last chunk: `usage` and/or vLLM's per-request `metrics` object (JSON text).
+    pub fn final_chunk(&self, out: &mut Vec<u8>, usage: Option<&Usage>, metrics: Option<&str>) {
+        // `usage_head` ends with `"choices":[],"usage":`.
         out.extend_from_slice(&self.usage_head);
-        out.extend_from_slice(usage.to_json().as_bytes());
+        match usage {
+            Some(u) => out.extend_from_slice(u.to_json().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        if let Some(m) = metrics {
+            out.extend_from_slice(b",\"metrics\":");
+            out.extend_from_slice(m.as_bytes());
+        }
         out.extend_from_slice(b"}\n\n");
     }
 }

@@ -141,6 +141,10 @@ pub struct InstanceConfig {
     pub precise_timers: bool,
     /// Faults to inject.
     pub faults: FaultConfig,
+    /// Each answer carries its own timing as vLLM's `--enable-per-request-metrics` does: a
+    /// `metrics` object (queue, time to first token from scheduling, generation time, ms) on
+    /// the last streamed chunk or the unary body.
+    pub per_request_metrics: bool,
 }
 
 impl Default for InstanceConfig {
@@ -171,6 +175,7 @@ impl Default for InstanceConfig {
             tokens_per_chunk: 1,
             precise_timers: true,
             faults: FaultConfig::default(),
+            per_request_metrics: false,
         }
     }
 }

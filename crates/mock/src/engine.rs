@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::config::InstanceConfig;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+pub use crate::snapshot::{FinishReason, Snapshot};
 
 /// What the engine needs to know of a request to schedule it.
 #[derive(Debug, Clone)]
@@ -122,23 +123,6 @@ struct State {
     lora_active: HashMap<String, usize>,
     prefix: PrefixCache,
     next_waiter: u64,
-}
-
-/// A point-in-time view of the engine, for `/metrics` and tests.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
-    /// Sequences in the running batch.
-    pub running: usize,
-    /// Requests waiting to be scheduled.
-    pub waiting: usize,
-    /// KV blocks holding tokens of running sequences.
-    pub kv_used_blocks: usize,
-    /// Fraction 0..1 of the KV cache in use.
-    pub kv_usage: f64,
-    /// Adapters with running sequences, sorted.
-    pub running_loras: Vec<String>,
-    /// Adapters of waiting requests, sorted, without repeats.
-    pub waiting_loras: Vec<String>,
 }
 
 /// One instance's engine.
@@ -499,28 +483,6 @@ fn later(t: Instant, d: Duration) -> Instant {
         .unwrap_or(t)
 }
 
-/// Why a sequence ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinishReason {
-    /// It produced `max_tokens`.
-    Length,
-    /// It stopped on its own (the simulated EOS).
-    Stop,
-    /// The client went away or a fault cut it short.
-    Abort,
-}
-
-impl FinishReason {
-    /// The OpenAI spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FinishReason::Length => "length",
-            FinishReason::Stop => "stop",
-            FinishReason::Abort => "abort",
-        }
-    }
-}
-
 /// A scheduled sequence producing its tokens on the clock. Dropping it frees its resources.
 pub struct Sequence {
     engine: Arc<Engine>,
@@ -565,6 +527,25 @@ impl Sequence {
     pub fn scheduled(&self) -> Instant {
         self.scheduled
     }
+    /// vLLM's per-request `metrics` object: queue, scheduled to first token, first to last
+    /// token (ms), and output tokens per second.
+    pub fn metrics_json(&self) -> String {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let first = self.first_at.unwrap_or(self.last_at);
+        let generation = ms(self.last_at.saturating_duration_since(first));
+        let per_s = if generation > 0.0 {
+            self.emitted as f64 / (generation / 1000.0)
+        } else {
+            0.0
+        };
+        format!(
+            "{{\"queue_time_ms\":{:.3},\"time_to_first_token_ms\":{:.3},\"generation_time_ms\":{:.3},\"tokens_per_second\":{per_s:.3}}}",
+            ms(self.scheduled.saturating_duration_since(self.arrival)),
+            ms(first.saturating_duration_since(self.scheduled)),
+            generation
+        )
+    }
+
     /// When its first token was produced.
     pub fn first_token_at(&self) -> Option<Instant> {
         self.first_at
@@ -630,6 +611,13 @@ impl Sequence {
         }
         let m = &self.engine.metrics;
         m.e2e.observe(secs(self.last_at - self.arrival));
+        // As vLLM: the phases of a finished request, observed when it ends.
+        if let Some(first) = self.first_at {
+            m.prefill_time.observe(secs(first - self.scheduled));
+            m.decode_time.observe(secs(self.last_at - first));
+        }
+        m.inference_time
+            .observe(secs(self.last_at - self.scheduled));
         m.success(reason).inc();
         self.release();
     }

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod server;
+pub mod snapshot;
 
 /// Token counting (re-exported from `inferbench-tokens`).
 pub use inferbench_tokens as tokens;

@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,11 +13,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::engine::{FinishReason, Snapshot};
+use crate::snapshot::{FinishReason, Snapshot};
 
-/// Content type of the exposition (OpenMetrics text, readable by Prometheus and by pickers that
-/// use the Prometheus text parser).
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub use inferbench_resources::prometheus::Format;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FinishLabels {
@@ -61,6 +58,12 @@ pub struct Metrics {
     pub e2e: Histogram,
     /// `vllm:request_queue_time_seconds`: arrival to scheduling.
     pub queue_time: Histogram,
+    /// `vllm:request_prefill_time_seconds`: scheduling to first token (observed at the end).
+    pub prefill_time: Histogram,
+    /// `vllm:request_decode_time_seconds`: first token to last token (observed at the end).
+    pub decode_time: Histogram,
+    /// `vllm:request_inference_time_seconds`: scheduling to last token (observed at the end).
+    pub inference_time: Histogram,
     /// `inferbench:mock_ttft_lag_seconds`: how late first tokens left the mock (its own overhead).
     pub ttft_lag: Histogram,
     /// `vllm:prompt_tokens_total`.
@@ -103,6 +106,10 @@ impl Metrics {
         max_loras: usize,
     ) -> Self {
         let mut registry = Registry::default();
+        // The standard process_* metrics (of the whole process: every instance shows the same).
+        registry.register_collector(Box::new(
+            inferbench_resources::prometheus::ProcessCollector::new(),
+        ));
         let cache_info = Family::<CacheLabels, Gauge>::default();
         cache_info
             .get_or_create(&CacheLabels {
@@ -180,6 +187,24 @@ impl Metrics {
             "Histogram of time spent in WAITING phase for request",
             queue_time.clone(),
         );
+        let prefill_time = hist(REQUEST_BUCKETS);
+        let decode_time = hist(REQUEST_BUCKETS);
+        let inference_time = hist(REQUEST_BUCKETS);
+        sub.register(
+            "vllm:request_prefill_time_seconds",
+            "Histogram of time spent in PREFILL phase for request",
+            prefill_time.clone(),
+        );
+        sub.register(
+            "vllm:request_decode_time_seconds",
+            "Histogram of time spent in DECODE phase for request",
+            decode_time.clone(),
+        );
+        sub.register(
+            "vllm:request_inference_time_seconds",
+            "Histogram of time spent in RUNNING phase for request",
+            inference_time.clone(),
+        );
         let ttft_lag = Histogram::new([
             0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
         ]);
@@ -236,6 +261,9 @@ impl Metrics {
             tpot,
             e2e,
             queue_time,
+            prefill_time,
+            decode_time,
+            inference_time,
             ttft_lag,
             prompt_tokens,
             generation_tokens,
@@ -256,8 +284,14 @@ impl Metrics {
         }
     }
 
-    /// The exposition text, with the gauges taken from `snap`.
+    /// The exposition text in the Prometheus text format 0.0.4, with the gauges taken from `snap`.
     pub fn render(&self, snap: &Snapshot) -> String {
+        self.render_as(snap, Format::Text004)
+    }
+
+    /// The exposition text in `format` (see [`Format::negotiate`]: OpenMetrics when a scraper
+    /// asks for it, else text 0.0.4, as vLLM), with the gauges taken from `snap`.
+    pub fn render_as(&self, snap: &Snapshot, format: Format) -> String {
         self.waiting.set(snap.waiting as i64);
         self.running.set(snap.running as i64);
         self.kv_usage.set(snap.kv_usage);
@@ -270,10 +304,7 @@ impl Metrics {
                 None => true,
             };
             if changed {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or(0.0);
+                let now = inferbench_timer::unix_now().as_secs_f64();
                 *last = Some((snap.running_loras.clone(), snap.waiting_loras.clone()));
                 self.lora_info.clear();
                 self.lora_info
@@ -285,10 +316,8 @@ impl Metrics {
                     .set(now);
             }
         }
-        let mut out = String::with_capacity(8 * 1024);
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        inferbench_resources::prometheus::encode(&self.registry, format).unwrap_or_default()
     }
 }
 
@@ -326,7 +355,15 @@ mod tests {
             "vllm:time_per_output_token_seconds_count",
             "vllm:e2e_request_latency_seconds_count",
             "vllm:request_queue_time_seconds_count",
+            "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.",
+            "# TYPE vllm:prompt_tokens_total counter",
             "vllm:prompt_tokens_total{model_name=\"llama\"} 7",
+            "# HELP vllm:generation_tokens_total ",
+            "# HELP vllm:prefix_cache_queries_total ",
+            "# HELP vllm:prefix_cache_hits_total ",
+            "# HELP vllm:request_success_total ",
+            "# TYPE process_cpu_seconds_total counter",
+            "# TYPE process_resident_memory_bytes gauge",
             "vllm:generation_tokens_total",
             "vllm:prefix_cache_queries_total",
             "vllm:prefix_cache_hits_total",

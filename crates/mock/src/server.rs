@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -129,13 +129,6 @@ impl Instance {
     }
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 async fn chat(State(inst): State<Arc<Instance>>, req: Request) -> Response {
     handle(inst, Api::Chat, req).await
 }
@@ -239,6 +232,192 @@ fn error_200_body() -> String {
     .to_string()
 }
 
+/// The adapter a request asks for (`None`: the base model) and its `max_tokens` within the
+/// context window, or why it is refused.
+fn admit(inst: &Instance, parsed: &api::Parsed) -> Result<(Option<String>, usize), ApiError> {
+    let cfg = &inst.cfg;
+    let lora = if parsed.model == cfg.model {
+        None
+    } else if inst.loras.read().contains(&parsed.model) {
+        Some(parsed.model.clone())
+    } else {
+        return Err(ApiError::unknown_model(&parsed.model));
+    };
+    let prompt_len = parsed.prompt.len();
+    if prompt_len >= cfg.max_model_len {
+        return Err(ApiError::bad_request(
+            format!(
+                "This model's maximum context length is {} tokens. However, your prompt has {} tokens.",
+                cfg.max_model_len, prompt_len
+            ),
+            Some("messages"),
+        ));
+    }
+    let room = cfg.max_model_len - prompt_len;
+    match parsed.max_tokens {
+        Some(m) if m > room => Err(ApiError::bad_request(
+            format!(
+                "This model's maximum context length is {} tokens. However, you requested {} tokens ({} in the messages, {} in the completion). Please reduce the length of the messages or completion.",
+                cfg.max_model_len,
+                prompt_len + m,
+                prompt_len,
+                m
+            ),
+            Some("max_tokens"),
+        )),
+        Some(m) => Ok((lora, m)),
+        None => Ok((lora, room)),
+    }
+}
+
+/// The fault the request's `FAULT_HEADER` asks for: one mid-answer (`abort`, `stall`,
+/// `garbage`), or an error status returned at once (`Err`).
+fn header_fault(headers: &http::HeaderMap) -> Result<Option<MidFault>, ApiError> {
+    let Some(v) = headers.get(FAULT_HEADER).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    match v.trim() {
+        "abort" => Ok(Some(MidFault::Abort)),
+        "stall" => Ok(Some(MidFault::Stall)),
+        "garbage" => Ok(Some(MidFault::Garbage)),
+        code => match code
+            .parse::<u16>()
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+        {
+            Some(status) if status.as_u16() >= 400 => Err(ApiError::status(
+                status,
+                format!("fault injected by the {FAULT_HEADER} header"),
+            )),
+            _ => Err(ApiError::bad_request(
+                format!(
+                    "{FAULT_HEADER} must be an HTTP error status, abort, stall or garbage; got `{code}`"
+                ),
+                None,
+            )),
+        },
+    }
+}
+
+/// The faults drawn at the configured rates, in a fixed order (so a seed replays them): an
+/// answer given at once (an error status, a 200 carrying an error, bytes that are not HTTP),
+/// else the mid-answer fault, if any (the header's wins).
+fn drawn_fault(
+    inst: &Instance,
+    ctl: Option<&Arc<ConnCtl>>,
+    mut mid_fault: Option<MidFault>,
+) -> Drawn {
+    let faults = &inst.cfg.faults;
+    if inst.draw(faults.error_rate) {
+        let statuses = faults.statuses();
+        let i = inst.fault_rng.lock().random_range(0..statuses.len());
+        let status = StatusCode::from_u16(statuses[i]).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Drawn::Answer(
+            inst.error(ApiError::status(status, "fault injected by the error rate")),
+        );
+    }
+    if inst.draw(faults.error_200_rate) {
+        let mut r = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            error_200_body(),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(ENDPOINT_HEADER, inst.endpoint.clone());
+        return Drawn::Answer(r);
+    }
+    if let Some(ctl) = ctl
+        && inst.draw(faults.garbage_rate)
+    {
+        // Whatever is written from now on becomes bytes that are not HTTP, then the end.
+        ctl.send_garbage();
+        return Drawn::Answer(StatusCode::OK.into_response());
+    }
+    if mid_fault.is_none() {
+        if inst.draw(faults.abort_rate) {
+            mid_fault = Some(MidFault::Abort);
+        } else if inst.draw(faults.stall_rate) {
+            mid_fault = Some(MidFault::Stall);
+        }
+    }
+    Drawn::Go(mid_fault)
+}
+
+/// What the drawn faults decided.
+enum Drawn {
+    /// Answer now with this.
+    Answer(Response),
+    /// Go on, with this fault in the middle of the answer (if any).
+    Go(Option<MidFault>),
+}
+
+/// How many tokens the answer has and why it ends: `max_tokens` with `ignore_eos`, else a
+/// seeded natural length (at least `min_tokens`).
+fn output_length(
+    cfg: &InstanceConfig,
+    parsed: &api::Parsed,
+    max_tokens: usize,
+    rng: &mut StdRng,
+) -> (usize, FinishReason) {
+    if parsed.ignore_eos {
+        return (max_tokens, FinishReason::Length);
+    }
+    let natural = rng.random_range(1..=cfg.default_max_tokens);
+    let out = natural.max(parsed.min_tokens).max(1).min(max_tokens);
+    let finish = if natural >= max_tokens {
+        FinishReason::Length
+    } else {
+        FinishReason::Stop
+    };
+    (out, finish)
+}
+
+/// An answer's parts that do not depend on how it is sent.
+struct Answer {
+    seq: Sequence,
+    api: Api,
+    id: String,
+    created: u64,
+    served_model: String,
+    text: TextSource,
+    finish: FinishReason,
+    fault_at: Option<(MidFault, usize)>,
+    stall: Duration,
+    arrival: Instant,
+}
+
+/// The streaming answer: an SSE body that writes each token when it is due.
+fn sse_response(a: Answer, cfg: &InstanceConfig, include_usage: bool) -> Response {
+    let fmt = ChunkFormat::new(a.api, &a.id, a.created, &a.served_model, a.finish.as_str());
+    let body = SseBody {
+        seq: a.seq,
+        fmt,
+        text: a.text,
+        sleep: Deadline::on(crate::timer::Side::Server, a.arrival, cfg.precise_timers),
+        finish: a.finish,
+        include_usage,
+        per_request_metrics: cfg.per_request_metrics,
+        role_pending: a.api == Api::Chat,
+        per_chunk: cfg.tokens_per_chunk,
+        pending: Vec::new(),
+        pending_count: 0,
+        fault_at: a.fault_at,
+        stall: a.stall,
+        stalled: false,
+        abort_next: false,
+        done: false,
+    };
+    let mut r = Response::new(Body::new(body));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
 async fn handle(inst: Arc<Instance>, api: Api, req: Request) -> Response {
     let arrival = Instant::now();
     let cfg = inst.cfg.clone();
@@ -255,100 +434,20 @@ async fn handle(inst: Arc<Instance>, api: Api, req: Request) -> Response {
     };
     // The body's memory (and its share of the buffer budget) goes back now.
     drop(body);
-    let lora = if parsed.model == cfg.model {
-        None
-    } else if inst.loras.read().contains(&parsed.model) {
-        Some(parsed.model.clone())
-    } else {
-        return inst.error(ApiError::unknown_model(&parsed.model));
+    let (lora, max_tokens) = match admit(&inst, &parsed) {
+        Ok(x) => x,
+        Err(e) => return inst.error(e),
     };
-    let prompt_len = parsed.prompt.len();
-    if prompt_len >= cfg.max_model_len {
-        return inst.error(ApiError::bad_request(
-            format!(
-                "This model's maximum context length is {} tokens. However, your prompt has {} tokens.",
-                cfg.max_model_len, prompt_len
-            ),
-            Some("messages"),
-        ));
-    }
-    let room = cfg.max_model_len - prompt_len;
-    let max_tokens = match parsed.max_tokens {
-        Some(m) if m > room => {
-            return inst.error(ApiError::bad_request(
-                format!(
-                    "This model's maximum context length is {} tokens. However, you requested {} tokens ({} in the messages, {} in the completion). Please reduce the length of the messages or completion.",
-                    cfg.max_model_len,
-                    prompt_len + m,
-                    prompt_len,
-                    m
-                ),
-                Some("max_tokens"),
-            ));
-        }
-        Some(m) => m,
-        None => room,
-    };
-
     // Faults decided up front.
-    let mut mid_fault = None;
-    if let Some(v) = headers.get(FAULT_HEADER).and_then(|v| v.to_str().ok()) {
-        match v.trim() {
-            "abort" => mid_fault = Some(MidFault::Abort),
-            "stall" => mid_fault = Some(MidFault::Stall),
-            "garbage" => mid_fault = Some(MidFault::Garbage),
-            code => match code
-                .parse::<u16>()
-                .ok()
-                .and_then(|c| StatusCode::from_u16(c).ok())
-            {
-                Some(status) if status.as_u16() >= 400 => {
-                    return inst.error(ApiError::status(
-                        status,
-                        format!("fault injected by the {FAULT_HEADER} header"),
-                    ));
-                }
-                _ => {
-                    return inst.error(ApiError::bad_request(
-                        format!("{FAULT_HEADER} must be an HTTP error status, abort, stall or garbage; got `{code}`"),
-                        None,
-                    ));
-                }
-            },
-        }
-    }
+    let mid_fault = match header_fault(&headers) {
+        Ok(f) => f,
+        Err(e) => return inst.error(e),
+    };
+    let mid_fault = match drawn_fault(&inst, ctl.as_ref(), mid_fault) {
+        Drawn::Go(f) => f,
+        Drawn::Answer(r) => return r,
+    };
     let faults = &cfg.faults;
-    if inst.draw(faults.error_rate) {
-        let statuses = faults.statuses();
-        let i = inst.fault_rng.lock().random_range(0..statuses.len());
-        let status = StatusCode::from_u16(statuses[i]).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return inst.error(ApiError::status(status, "fault injected by the error rate"));
-    }
-    if inst.draw(faults.error_200_rate) {
-        let mut r = (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            error_200_body(),
-        )
-            .into_response();
-        r.headers_mut()
-            .insert(ENDPOINT_HEADER, inst.endpoint.clone());
-        return r;
-    }
-    if let Some(ctl) = &ctl
-        && inst.draw(faults.garbage_rate)
-    {
-        // Whatever is written from now on becomes bytes that are not HTTP, then the end.
-        ctl.send_garbage();
-        return StatusCode::OK.into_response();
-    }
-    if mid_fault.is_none() {
-        if inst.draw(faults.abort_rate) {
-            mid_fault = Some(MidFault::Abort);
-        } else if inst.draw(faults.stall_rate) {
-            mid_fault = Some(MidFault::Stall);
-        }
-    }
     if faults.slow_start_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.slow_start_ms)).await;
     }
@@ -357,21 +456,9 @@ async fn handle(inst: Arc<Instance>, api: Api, req: Request) -> Response {
     let mut rng = StdRng::seed_from_u64(
         cfg.seed.rotate_left(17) ^ req_no.wrapping_mul(0xA24B_AED4_963E_E407),
     );
-    let (output_tokens, finish) = if parsed.ignore_eos {
-        (max_tokens, FinishReason::Length)
-    } else {
-        let natural = rng.random_range(1..=cfg.default_max_tokens);
-        let out = natural.max(parsed.min_tokens).max(1).min(max_tokens);
-        (
-            out,
-            if natural >= max_tokens {
-                FinishReason::Length
-            } else {
-                FinishReason::Stop
-            },
-        )
-    };
+    let (output_tokens, finish) = output_length(&cfg, &parsed, max_tokens, &mut rng);
     let text = TextSource::new(cfg.output, &parsed.prompt, rng);
+    let prompt_len = parsed.prompt.len();
     let spec = SeqSpec {
         reserve_tokens: prompt_len + output_tokens,
         prompt: parsed.prompt,
@@ -383,57 +470,41 @@ async fn handle(inst: Arc<Instance>, api: Api, req: Request) -> Response {
         Ok(s) => s,
         Err(e) => return inst.error(e),
     };
-    let served_model = faults
-        .wrong_model
-        .clone()
-        .unwrap_or_else(|| parsed.model.clone());
     let id = match api {
         Api::Chat => format!("chatcmpl-{:x}-{req_no:x}", cfg.seed),
         Api::Completions => format!("cmpl-{:x}-{req_no:x}", cfg.seed),
     };
-    let created = now_unix();
-    let fault_at = mid_fault.map(|f| (f, (output_tokens / 2).max(1)));
-    let stall = Duration::from_millis(faults.stall_ms);
+    let answer = Answer {
+        seq,
+        api,
+        id,
+        created: inferbench_timer::unix_now_s(),
+        served_model: faults
+            .wrong_model
+            .clone()
+            .unwrap_or_else(|| parsed.model.clone()),
+        text,
+        finish,
+        fault_at: mid_fault.map(|f| (f, (output_tokens / 2).max(1))),
+        stall: Duration::from_millis(faults.stall_ms),
+        arrival,
+    };
     let mut response = if parsed.stream {
-        let fmt = ChunkFormat::new(api, &id, created, &served_model, finish.as_str());
-        let body = SseBody {
-            seq,
-            fmt,
-            text,
-            sleep: Deadline::on(crate::timer::Side::Server, arrival, cfg.precise_timers),
-            finish,
-            include_usage: parsed.include_usage,
-            role_pending: api == Api::Chat,
-            per_chunk: cfg.tokens_per_chunk,
-            pending: Vec::new(),
-            pending_count: 0,
-            fault_at,
-            stall,
-            stalled: false,
-            abort_next: false,
-            done: false,
-        };
-        let mut r = Response::new(Body::new(body));
-        let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        r
+        sse_response(answer, &cfg, parsed.include_usage)
     } else {
         let deadline = Deadline::on(crate::timer::Side::Server, arrival, cfg.precise_timers);
         unary(
-            seq,
+            answer.seq,
             deadline,
             api,
-            &id,
-            created,
-            &served_model,
-            text,
+            &answer.id,
+            answer.created,
+            &answer.served_model,
+            answer.text,
             finish,
-            fault_at,
-            stall,
+            answer.fault_at,
+            answer.stall,
+            cfg.per_request_metrics,
         )
         .await
     };
@@ -457,6 +528,7 @@ async fn unary(
     finish: FinishReason,
     fault_at: Option<(MidFault, usize)>,
     stall: Duration,
+    per_request_metrics: bool,
 ) -> Response {
     while let Some(due) = seq.next_due() {
         deadline.sleep_until(due).await;
@@ -495,7 +567,14 @@ async fn unary(
     };
     seq.finish(finish);
     let content = String::from_utf8_lossy(&content);
-    let body = api::unary_body(api, id, created, model, &content, finish.as_str(), &usage);
+    let mut body = api::unary_body(api, id, created, model, &content, finish.as_str(), &usage);
+    if per_request_metrics && body.ends_with('}') {
+        // vLLM's per-request `metrics`, beside `usage`.
+        body.pop();
+        body.push_str(",\"metrics\":");
+        body.push_str(&seq.metrics_json());
+        body.push('}');
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -583,6 +662,8 @@ struct SseBody {
     sleep: Deadline,
     finish: FinishReason,
     include_usage: bool,
+    /// Write vLLM's per-request `metrics` on the last chunk.
+    per_request_metrics: bool,
     role_pending: bool,
     per_chunk: usize,
     pending: Vec<u8>,
@@ -691,13 +772,18 @@ impl http_body::Body for SseBody {
                 }
             }
             if finished {
-                if this.include_usage {
-                    let usage = Usage {
-                        prompt_tokens: this.seq.prompt_tokens(),
-                        completion_tokens: this.seq.output_tokens(),
-                        cached_tokens: this.seq.cached_tokens(),
-                    };
-                    this.fmt.usage_chunk(&mut out, &usage);
+                let usage = Usage {
+                    prompt_tokens: this.seq.prompt_tokens(),
+                    completion_tokens: this.seq.output_tokens(),
+                    cached_tokens: this.seq.cached_tokens(),
+                };
+                let metrics = this.per_request_metrics.then(|| this.seq.metrics_json());
+                if this.include_usage || metrics.is_some() {
+                    this.fmt.final_chunk(
+                        &mut out,
+                        this.include_usage.then_some(&usage),
+                        metrics.as_deref(),
+                    );
                 }
                 out.extend_from_slice(api::DONE);
                 this.seq.finish(this.finish);
@@ -713,7 +799,7 @@ impl http_body::Body for SseBody {
 }
 
 async fn models(State(inst): State<Arc<Instance>>) -> Response {
-    let created = now_unix();
+    let created = inferbench_timer::unix_now_s();
     let cfg = &inst.cfg;
     let mut data = vec![serde_json::json!({
         "id": cfg.model, "object": "model", "created": created, "owned_by": "vllm",
@@ -743,9 +829,12 @@ async fn health(State(inst): State<Arc<Instance>>) -> Response {
     r
 }
 
-async fn metrics_handler(State(inst): State<Arc<Instance>>) -> Response {
-    let text = inst.metrics.render(&inst.engine.snapshot());
-    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
+async fn metrics_handler(State(inst): State<Arc<Instance>>, headers: http::HeaderMap) -> Response {
+    // As vLLM: OpenMetrics when the scraper asks for it (Prometheus does), else text 0.0.4.
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = metrics::Format::negotiate(accept);
+    let text = inst.metrics.render_as(&inst.engine.snapshot(), format);
+    ([(header::CONTENT_TYPE, format.content_type())], text).into_response()
 }
 
 #[derive(serde::Deserialize)]

@@ -12,8 +12,8 @@
 use std::fmt::Write;
 
 use inferbench_results::histogram::LatencyHistogram;
-use inferbench_results::report::Report;
 use inferbench_results::run::RunResult;
+use inferbench_results::suite::Report;
 use serde::Serialize;
 
 /// The thresholds of a comparison; every one can be set from the command line.
@@ -519,10 +519,13 @@ fn error_row(label: &str, b: &RunResult, c: &RunResult, rules: &Rules) -> Row {
     }
 }
 
+/// A compared value in its unit, written as the reports write it ([`crate::fmt`]).
 fn fmt_value(v: f64, unit: &str) -> String {
     match unit {
-        "%" => format!("{v:.2}%"),
-        "ms" => format!("{v:.2} ms"),
+        "%" => crate::fmt::pct(v),
+        "ms" => format!("{} ms", crate::fmt::ms_value(v)),
+        "req/s" => format!("{} req/s", crate::fmt::rate(v)),
+        "tok/s" => format!("{} tok/s", crate::fmt::tok_rate(v)),
         _ => format!("{v:.1} {unit}"),
     }
 }

@@ -1,15 +1,21 @@
 //! The console summary `inferbench run` prints after each scenario, and the verdict line that
 //! ends its output.
+//!
+//! The sections come from the shared section model (`section`), drawn here as aligned text:
+//! tables with their columns padded (numbers to the right, sideways when too wide), checks one
+//! sentence per line, the client's health as one line of facts. The headline line and the
+//! warnings are the console's own.
 
 use std::fmt::Write as _;
 
-use inferbench_results::report::{LOG_INCOMPLETE, Report, ScenarioReport};
+use inferbench_results::suite::{Report, ScenarioReport};
 
-use crate::cells;
+use crate::fmt;
+use crate::section::{Cell, Layout, Section, build};
 
-/// The console summary of one scenario: headline figures, stages, the percentile table, errors,
-/// models, endpoints, routing arms, breaking point, SLO, thresholds, the client's health and
-/// warnings.
+/// The console summary of one scenario: the headline line, the stages, the percentile table,
+/// routing arms, breaking point, SLO, thresholds, models, endpoints, errors, the client's health
+/// and warnings.
 pub fn scenario(s: &ScenarioReport) -> String {
     let mut o = String::new();
     let r = &s.total;
@@ -28,205 +34,84 @@ pub fn scenario(s: &ScenarioReport) -> String {
     );
     let _ = writeln!(
         o,
-        "requests {} ok {} failed {}  ·  {:.2} req/s{}  ·  output {:.0} tok/s  ·  {:.1} s measured",
-        c.requests,
-        c.ok,
-        c.failed(),
-        r.achieved_rate(),
+        "requests {} ok {} failed {}  ·  {} req/s{}  ·  output {} tok/s  ·  {} s measured",
+        fmt::count(c.requests),
+        fmt::count(c.ok),
+        fmt::count(c.failed()),
+        fmt::rate(r.achieved_rate()),
         r.target_rate
-            .map(|t| format!(" (target {t})"))
+            .map(|t| format!(" (target {})", fmt::short(t)))
             .unwrap_or_default(),
-        r.output_tokens_per_s(),
-        r.duration_s
+        fmt::tok_rate(r.output_tokens_per_s()),
+        fmt::secs(r.duration_s)
     );
-    if let Some(line) = cells::sent_breakdown(r) {
-        let _ = writeln!(o, "{line}");
-    }
-    let ms = |v: u64| v as f64 / 1000.0;
+    let head = build::headline(s);
+    // One stage: the line above is the headline; several: their table.
     if s.stages.len() > 1 {
-        let _ = writeln!(
-            o,
-            "{:<16} {:<22} {:>7} {:>6} {:>8} {:>9} {:>9} {:>9} {:>8}",
-            "stage", "load", "req", "err", "req/s", "TTFT p50", "TTFT p95", "e2e p95", "ITL p50"
-        );
-        for st in &s.stages {
-            let g = &st.result.total;
-            let _ = writeln!(
-                o,
-                "{:<16} {:<22} {:>7} {:>6} {:>8.2} {:>9.3} {:>9.3} {:>9.3} {:>8.3}",
-                st.name,
-                st.result.load,
-                g.counts.requests,
-                g.counts.failed(),
-                st.result.achieved_rate(),
-                ms(g.latency.ttft.summary().p50_us),
-                ms(g.latency.ttft.summary().p95_us),
-                ms(g.latency.e2e.summary().p95_us),
-                ms(g.latency.itl.summary().p50_us),
-            );
-        }
+        section(&mut o, &head);
+    } else {
+        notes(&mut o, &head);
     }
-    let _ = writeln!(
-        o,
-        "{:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "ms", "p50", "p90", "p95", "p99", "p99.9", "max"
-    );
-    let l = &r.total.latency;
-    for (name, h) in [
-        ("TTFT", &l.ttft),
-        ("TTFT (from planned)", &l.ttft_from_planned),
-        ("ITL", &l.itl),
-        ("TPOT", &l.tpot),
-        ("e2e", &l.e2e),
-        ("e2e (from planned)", &l.e2e_from_planned),
-        ("TTFB", &l.ttfb),
-        ("dispatch lag", &r.client.dispatch_lag),
-    ] {
-        let s = h.summary();
-        let _ = writeln!(
-            o,
-            "{:<22} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
-            name,
-            ms(s.p50_us),
-            ms(s.p90_us),
-            ms(s.p95_us),
-            ms(s.p99_us),
-            ms(s.p999_us),
-            ms(s.max_us)
-        );
+    section(&mut o, &build::percentiles(s));
+    for sec in build::details(s) {
+        section(&mut o, &sec);
     }
-    for (k, v) in &c.errors {
-        let _ = writeln!(o, "error {k}: {v}");
-    }
-    for (m, g) in &r.by_model {
-        let t = g.latency.ttft.summary();
-        let _ = writeln!(
-            o,
-            "model {m}: {} requests, {} ok, TTFT p50 {:.3} ms p99 {:.3} ms, output {:.0} tok/s",
-            g.counts.requests,
-            g.counts.ok,
-            ms(t.p50_us),
-            ms(t.p99_us),
-            r.per_second(g.counts.output_tokens)
-        );
-    }
-    if r.misrouted > 0 {
-        let _ = writeln!(
-            o,
-            "misrouted (served by another model): {} of {} ({:.2}% routing accuracy)",
-            r.misrouted,
-            c.requests,
-            100.0 - r.misrouted as f64 * 100.0 / c.requests.max(1) as f64
-        );
-    }
-    if r.by_endpoint.len() > 1 {
-        for (e, g) in &r.by_endpoint {
-            let share = g.counts.requests as f64 * 100.0 / c.requests.max(1) as f64;
-            let _ = writeln!(
-                o,
-                "endpoint {e}: {} requests ({share:.1}%)",
-                g.counts.requests
-            );
-        }
-    }
-    if !s.arms.is_empty() {
-        let _ = writeln!(
-            o,
-            "routing overhead vs direct (µs; TTFT and e2e added at p50/p95/p99):\n{:<16} {:>8} {:>9} {:>22} {:>22} {:>8} {:>11} {:>7} {:>8} {:>8}",
-            "arm",
-            "req/s",
-            "TTFT p50",
-            "TTFT added",
-            "e2e added",
-            "thrpt",
-            "router CPU",
-            "RSS",
-            "prefix",
-            "routed"
-        );
-        for a in &s.arms {
-            let _ = writeln!(
-                o,
-                "{:<16} {:>8.2} {:>9.3} {:>22} {:>22} {:>8} {:>11} {:>7} {:>7.1}% {:>7.2}%",
-                a.name,
-                a.result.achieved_rate(),
-                ms(a.result.total.latency.ttft.summary().p50_us),
-                cells::added(a.ttft_added_us, "/"),
-                cells::added(a.e2e_added_us, "/"),
-                cells::throughput_change(a),
-                cells::router_cpu(a, " s/1k"),
-                cells::router_rss(a, 0),
-                a.prefix_hit_rate * 100.0,
-                a.routing_accuracy * 100.0
-            );
-        }
-    }
-    if let Some(b) = &s.breaking_point {
-        let unit = cells::stress_unit(s);
-        let _ = writeln!(
-            o,
-            "breaking point: {} (last passing rate {})",
-            b.breaking_rate
-                .map_or("not reached".to_string(), |r| format!("{r}{unit}")),
-            b.last_passing_rate
-                .map_or("none".to_string(), |r| format!("{r}{unit}"))
-        );
-        for f in &b.failed {
-            let _ = writeln!(o, "  broke: {} (measured {})", f.rule, f.measured);
-        }
-    }
-    if let Some(slo) = &s.slo {
-        let _ = writeln!(
-            o,
-            "SLO p{}: {} · goodput {:.2} req/s ({:.1}% of requests met every limit)",
-            slo.percentile,
-            if slo.passed { "pass" } else { "FAIL" },
-            slo.goodput_rps,
-            slo.good_fraction * 100.0
-        );
-        for ch in &slo.checks {
-            let _ = writeln!(
-                o,
-                "  {} {} (measured {})",
-                cells::mark(ch.passed),
-                ch.rule,
-                ch.measured
-            );
-        }
-    }
-    for ch in &s.thresholds {
-        let _ = writeln!(
-            o,
-            "threshold {} {} (measured {})",
-            cells::mark(ch.passed),
-            ch.rule,
-            ch.measured
-        );
-    }
-    let _ = writeln!(
-        o,
-        "client: peak in flight {}, late (> 1 ms) {}, dropped {}, retries {}, reconnects {}, interrupted {}, CPU {:.3} s ({:.3} s per 1,000 requests)",
-        r.client.peak_in_flight,
-        r.client.late,
-        r.client.dropped,
-        r.client.retries,
-        r.client.reconnects,
-        r.client.interrupted,
-        r.client.cpu_seconds,
-        r.client.cpu_s_per_1000()
-    );
     // An incomplete request log is said loudly, once (not again among the warnings).
-    let log = cells::log_problem(r);
-    if let Some(p) = &log {
-        let _ = writeln!(o, "WARNING: {}", p);
+    let w = build::warnings(s);
+    if let Some(p) = &w.log {
+        let _ = writeln!(o, "WARNING: {p}");
     }
-    for w in &r.warnings {
-        if log.is_some() && w.starts_with(LOG_INCOMPLETE) {
-            continue;
-        }
+    for w in &w.others {
         let _ = writeln!(o, "warning: {w}");
     }
     o
+}
+
+/// A section as text: its heading and lead, then its rows in the section's layout, then its
+/// notes.
+pub(crate) fn section(o: &mut String, sec: &Section) {
+    let lead = sec
+        .lead
+        .iter()
+        .map(Cell::plain)
+        .collect::<Vec<_>>()
+        .join(" · ");
+    match sec.layout {
+        Layout::Facts => {
+            let _ = writeln!(o, "{}: {}", sec.title, sec.facts(Cell::plain).join(", "));
+        }
+        Layout::Lines { label } => {
+            if !lead.is_empty() {
+                let _ = writeln!(o, "{}: {lead}", sec.title);
+            } else if label.is_empty() {
+                let _ = writeln!(o, "{}:", sec.title);
+            }
+            let prefix = if label.is_empty() {
+                "  ".to_string()
+            } else {
+                format!("{label} ")
+            };
+            for row in &sec.rows {
+                let _ = writeln!(o, "{prefix}{}", sec.line(row, Cell::plain));
+            }
+        }
+        Layout::Table => {
+            if lead.is_empty() {
+                let _ = writeln!(o, "{}:", sec.title);
+            } else {
+                let _ = writeln!(o, "{}: {lead}", sec.title);
+            }
+            crate::text::fitted(o, sec);
+        }
+    }
+    notes(o, sec);
+}
+
+/// A section's notes, one per line.
+fn notes(o: &mut String, sec: &Section) {
+    for n in &sec.notes {
+        let _ = writeln!(o, "{}", n.text);
+    }
 }
 
 /// How an invocation ended.
@@ -329,8 +214,8 @@ pub fn verdict(r: &Report) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inferbench_results::report::Check;
     use inferbench_results::run::RunResult;
+    use inferbench_results::suite::Check;
 
     fn check(rule: &str, measured: &str, passed: bool) -> Check {
         Check {
@@ -420,16 +305,7 @@ mod tests {
 
     #[test]
     fn interrupted_requests_reconnects_and_the_log_are_shown() {
-        let mut t = RunResult::empty("t", "l");
-        t.total.counts.requests = 10;
-        t.total.counts.ok = 9;
-        t.total
-            .counts
-            .errors
-            .insert("http_500/model_server".into(), 1);
-        t.total.counts.interrupted = 3;
-        t.client.sent = 15;
-        t.client.reconnects = 2;
+        let mut t = crate::testutil::interrupted(9, 1, 3, 15, 2);
         t.client.log_dropped = 4;
         t.client.log_error =
             Some("cannot write the request log /x: No space left on device".into());
@@ -440,7 +316,7 @@ mod tests {
         let r = crate::testutil::one_scenario("s", t);
         let out = scenario(&r.scenarios[0]);
         assert!(
-            out.contains("\nsent 15 = ok 9 + failed 1 + interrupted 3 + warm-up 2\n"),
+            out.contains("\nRequests: sent 15 = ok 9 + failed 1 + interrupted 3 + warm-up 2\n"),
             "{out}"
         );
         assert!(out.contains("reconnects 2,"), "{out}");
@@ -450,5 +326,25 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("warning: other\n"));
+    }
+
+    #[test]
+    fn the_lines_scripts_and_tests_look_for_stay() {
+        let mut t = RunResult::empty("t", "rate 10/s");
+        t.total.counts.requests = 40;
+        t.total.counts.ok = 40;
+        t.misrouted = 20;
+        t.by_model.insert("mock-model".into(), t.total.clone());
+        let mut r = crate::testutil::one_scenario("run", t);
+        r.scenarios[0].thresholds = vec![check("error_rate < 1% (default)", "0.00%", true)];
+        let out = scenario(&r.scenarios[0]);
+        for line in [
+            "\nrequests 40 ok 40 failed 0  ·  ",
+            "\nthreshold ✓ error_rate < 1% (default) (measured 0.00%)\n",
+            "\nmisrouted (served by another model): 20 of 40 (50.00% routing accuracy)\n",
+            "\nClient health: dispatch lag p50 0.000 ms, ",
+        ] {
+            assert!(out.contains(line), "{line} not in\n{out}");
+        }
     }
 }

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use inferbench_results::report::Report;
 use inferbench_results::run::RunResult;
+use inferbench_results::suite::Report;
 
 /// The header row.
 pub const HEADER: &str = "scenario,part,name,load,duration_s,requests,ok,errors,error_rate_pct,achieved_rps,output_tok_s,ttft_p50_ms,ttft_p95_ms,ttft_p99_ms,itl_p50_ms,itl_p99_ms,tpot_p50_ms,e2e_p50_ms,e2e_p95_ms,e2e_p99_ms,dispatch_lag_p99_ms";

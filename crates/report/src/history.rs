@@ -1,14 +1,17 @@
 //! The history store: every run in an embedded SQLite database (one row per invocation, one per
 //! scenario with its headline figures, and named baselines), so `inferbench history` can list runs
 //! and trends across invocations and `inferbench compare --baseline NAME` can find the report a
-//! baseline points at.
+//! baseline points at. [`runs_table`] and [`trend_table`] are the listings `inferbench history`
+//! prints.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use inferbench_results::report::Report;
+use inferbench_results::suite::Report;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
+
+use crate::section::{Cell, Column, Section};
 
 /// The schema this code writes (SQLite's `user_version`).
 const SCHEMA: i64 = 1;
@@ -432,6 +435,133 @@ impl History {
     }
 }
 
+/// How the history listings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Aligned columns for a terminal.
+    Text,
+    /// A Markdown table (a pull-request comment).
+    Markdown,
+}
+
+/// A section's table in `style`.
+fn render(sec: &Section, style: Style) -> String {
+    let mut o = String::new();
+    match style {
+        Style::Text => crate::text::table(&mut o, sec),
+        Style::Markdown => {
+            crate::markdown::table(&mut o, sec);
+            // The Markdown table starts after a blank line: not needed on its own.
+            o = o.trim_start_matches('\n').to_string();
+        }
+    }
+    o
+}
+
+/// A commit, or `-` when none was recorded.
+fn commit(c: &Option<String>) -> Cell {
+    Cell::Text(c.clone().unwrap_or_else(|| "-".into()))
+}
+
+/// The list of runs `inferbench history` prints, newest first as given: id, start, commit,
+/// version, config, scenarios, result and report path; then the baselines and what they point
+/// at.
+pub fn runs_table(runs: &[RunEntry], baselines: &[(String, i64, i64)], style: Style) -> String {
+    let mut sec = Section::table(
+        "Runs",
+        Column::list(&[
+            "run",
+            "started",
+            "commit",
+            "version",
+            "config",
+            "scenarios",
+            "result",
+            "report",
+        ]),
+    );
+    for r in runs {
+        let result = match (r.partial, r.passed) {
+            (true, _) => "partial",
+            (false, true) => "passed",
+            (false, false) => "FAILED",
+        };
+        sec.push(vec![
+            Cell::Text(format!("#{}", r.id)),
+            Cell::Text(crate::fmt::utc_signed(r.started_unix_s)),
+            commit(&r.git_commit),
+            Cell::Text(r.tool_version.clone()),
+            Cell::Text(r.config.clone().unwrap_or_else(|| "-".into())),
+            Cell::Count(u64::try_from(r.scenarios).unwrap_or(0)),
+            Cell::Text(result.into()),
+            Cell::Text(r.report_path.clone()),
+        ]);
+    }
+    let mut o = render(&sec, style);
+    if runs.is_empty() {
+        o.push_str("(no runs recorded yet)\n");
+    }
+    if !baselines.is_empty() {
+        let names: Vec<String> = baselines
+            .iter()
+            .map(|(n, id, _)| format!("{n} → #{id}"))
+            .collect();
+        if style == Style::Markdown {
+            o.push('\n');
+        }
+        o.push_str(&format!("baselines: {}\n", names.join(", ")));
+    }
+    o
+}
+
+/// A scenario's trend `inferbench history --scenario NAME` prints, oldest first as given: per
+/// run its rate, output tokens, TTFT p50 (and its change vs the run before), TTFT and e2e p99,
+/// failed requests.
+pub fn trend_table(name: &str, trend: &[ScenarioEntry], style: Style) -> String {
+    let mut sec = Section::table(
+        "Trend",
+        vec![
+            Column::new("run"),
+            Column::new("started"),
+            Column::new("commit"),
+            Column::new("req/s"),
+            Column::new("tok/s"),
+            Column::new("TTFT p50").unit("ms"),
+            Column::new("change"),
+            Column::new("TTFT p99").unit("ms"),
+            Column::new("e2e p99").unit("ms"),
+            Column::new("errors"),
+        ],
+    );
+    let us = |v: i64| u64::try_from(v).unwrap_or(0);
+    let mut prev: Option<i64> = None;
+    for s in trend {
+        let change = match prev {
+            Some(p) if p > 0 => Cell::PctChange((s.ttft_p50_us - p) as f64 * 100.0 / p as f64),
+            _ => Cell::Missing,
+        };
+        prev = Some(s.ttft_p50_us);
+        sec.push(vec![
+            Cell::Text(format!("#{}", s.run_id)),
+            Cell::Text(crate::fmt::utc_signed(s.started_unix_s)),
+            commit(&s.git_commit),
+            Cell::Rate(s.rps),
+            Cell::TokRate(s.output_tok_s),
+            Cell::Ms(us(s.ttft_p50_us)),
+            change,
+            Cell::Ms(us(s.ttft_p99_us)),
+            Cell::Ms(us(s.e2e_p99_us)),
+            Cell::Count(us(s.failed)),
+        ]);
+    }
+    format!(
+        "scenario `{name}`, {} run(s), oldest first (changes vs the run before)\n{}{}",
+        trend.len(),
+        if style == Style::Markdown { "\n" } else { "" },
+        render(&sec, style)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,5 +631,80 @@ mod tests {
         assert!(e.contains("history.db") && e.contains("unreadable"), "{e}");
         let e = History::open_or_create(&path).err().unwrap().to_string();
         assert!(e.contains("unreadable"), "{e}");
+    }
+
+    #[test]
+    fn listings_read_the_same_in_text_and_markdown() {
+        let run = RunEntry {
+            id: 3,
+            started_unix_s: 1_700_000_000,
+            tool_version: "0.1.0".into(),
+            git_commit: Some("feedc0ffee12".into()),
+            config: None,
+            report_path: "r/report.json".into(),
+            passed: false,
+            partial: false,
+            scenarios: 2,
+        };
+        let text = runs_table(
+            std::slice::from_ref(&run),
+            &[("main".into(), 3, 0)],
+            Style::Text,
+        );
+        let mut lines = text.lines();
+        assert!(
+            lines
+                .next()
+                .is_some_and(|h| h.starts_with("run ") && h.ends_with(" report")),
+            "{text}"
+        );
+        let row = lines.next().unwrap_or_default();
+        for cell in [
+            "#3",
+            "2023-11-14 22:13:20 UTC",
+            "feedc0ffee12",
+            "FAILED",
+            "r/report.json",
+        ] {
+            assert!(row.contains(cell), "{row}");
+        }
+        assert!(text.ends_with("baselines: main → #3\n"), "{text}");
+        let md = runs_table(&[run], &[], Style::Markdown);
+        assert!(md.starts_with("| run | started |"), "{md}");
+        assert!(md.contains("| #3 | 2023-11-14 22:13:20 UTC | feedc0ffee12 | 0.1.0 | - | 2 | FAILED | r/report.json |"), "{md}");
+        assert_eq!(
+            runs_table(&[], &[], Style::Text).lines().last(),
+            Some("(no runs recorded yet)")
+        );
+
+        let entry = |run_id, ttft_p50_us| ScenarioEntry {
+            run_id,
+            started_unix_s: 1_700_000_000,
+            git_commit: None,
+            name: "chat".into(),
+            target: "t".into(),
+            requests: 100,
+            failed: 1_500,
+            rps: 39.8,
+            output_tok_s: 3_199.6,
+            ttft_p50_us,
+            ttft_p95_us: 0,
+            ttft_p99_us: 120,
+            itl_p50_us: 0,
+            e2e_p50_us: 0,
+            e2e_p99_us: 376_063,
+            passed: true,
+        };
+        let t = trend_table("chat", &[entry(1, 50_000), entry(2, 55_000)], Style::Text);
+        assert!(
+            t.starts_with("scenario `chat`, 2 run(s), oldest first"),
+            "{t}"
+        );
+        let last = t.lines().last().unwrap_or_default();
+        for cell in [
+            "#2", "39.80", "3200", "55.00", "+10.00%", "0.120", "376.1", "1,500",
+        ] {
+            assert!(last.contains(cell), "{cell} in {last}");
+        }
     }
 }

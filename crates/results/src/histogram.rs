@@ -180,21 +180,87 @@ impl LatencyHistogram {
     }
 }
 
-/// Serialized as `{"hdr": "<base64>", "clamped": N}`.
-#[derive(Serialize, Deserialize)]
+/// Read back as `{"hdr": "<base64>", "clamped": N}` (the readable summary beside them is
+/// ignored: the histogram holds it).
+#[derive(Deserialize)]
 struct Wire {
     hdr: String,
     #[serde(default)]
     clamped: u64,
 }
 
+/// Written as the summary in milliseconds, for people, `jq` and dashboards (`null` when nothing
+/// was recorded), then the exact histogram (HDR V2 + deflate, base64) and how many values were
+/// clamped.
+#[derive(Serialize)]
+struct WireOut {
+    count: u64,
+    mean_ms: Option<f64>,
+    stddev_ms: Option<f64>,
+    min_ms: Option<f64>,
+    p50_ms: Option<f64>,
+    p90_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    p999_ms: Option<f64>,
+    max_ms: Option<f64>,
+    hdr: String,
+    clamped: u64,
+}
+
+/// µs as ms, to the µs.
+fn ms(us: f64) -> f64 {
+    (us).round() / 1000.0
+}
+
 impl Serialize for LatencyHistogram {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        Wire {
+        let x = self.summary();
+        let some = |us: f64| (x.count > 0).then(|| ms(us));
+        WireOut {
+            count: x.count,
+            mean_ms: some(x.mean_us),
+            stddev_ms: some(x.stddev_us),
+            min_ms: some(x.min_us as f64),
+            p50_ms: some(x.p50_us as f64),
+            p90_ms: some(x.p90_us as f64),
+            p95_ms: some(x.p95_us as f64),
+            p99_ms: some(x.p99_us as f64),
+            p999_ms: some(x.p999_us as f64),
+            max_ms: some(x.max_us as f64),
             hdr: self.encode(),
             clamped: self.clamped,
         }
         .serialize(s)
+    }
+}
+
+impl schemars::JsonSchema for LatencyHistogram {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LatencyHistogram".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ms = |what: &str| serde_json::json!({"type": ["number", "null"], "description": format!("{what}, milliseconds (null when nothing was recorded)")});
+        schemars::json_schema!({
+            "type": "object",
+            "description": "A latency histogram: its summary in milliseconds (for reading), and the exact HDR histogram (for merging and comparing).",
+            "required": ["hdr"],
+            "properties": {
+                "count": {"type": "integer", "minimum": 0, "description": "Samples"},
+                "mean_ms": ms("Mean"),
+                "stddev_ms": ms("Standard deviation"),
+                "min_ms": ms("Smallest"),
+                "p50_ms": ms("Median"),
+                "p90_ms": ms("90th percentile"),
+                "p95_ms": ms("95th percentile"),
+                "p99_ms": ms("99th percentile"),
+                "p999_ms": ms("99.9th percentile"),
+                "max_ms": ms("Largest"),
+                "hdr": {"type": "string", "description": "HDR histogram V2 + deflate, base64: µs, 1 µs to 1 h, 3 significant digits; merges exactly"},
+                "clamped": {"type": "integer", "minimum": 0, "description": "Values above 1 h, recorded as 1 h"}
+            }
+        })
     }
 }
 
@@ -231,6 +297,32 @@ mod tests {
         h.record(MAX_US * 2);
         assert_eq!(h.clamped(), 1);
         assert_eq!(LatencyHistogram::new().summary().count, 0);
+    }
+
+    #[test]
+    fn the_json_is_readable_and_round_trips() {
+        let mut h = LatencyHistogram::new();
+        for v in 1..=1000 {
+            h.record(v * 100);
+        }
+        let v: serde_json::Value = serde_json::to_value(&h).expect("json");
+        assert_eq!(v["count"], 1000);
+        // HDR keeps 3 significant digits: each figure is the top of its bucket,
+        // within 0.1% of the recorded value.
+        for (key, want) in [("p50_ms", 50.0), ("p95_ms", 95.0), ("max_ms", 100.0)] {
+            let got = v[key].as_f64().expect(key);
+            assert!(got >= want && got <= want * 1.001, "{key}: {got} vs {want}");
+        }
+        assert!(v["hdr"].is_string());
+        // The summary is for reading; the histogram comes back exactly.
+        let back: LatencyHistogram = serde_json::from_value(v).expect("read back");
+        assert_eq!(back, h);
+        // Nothing recorded: no figure rather than a latency of 0.
+        let empty = serde_json::to_value(LatencyHistogram::new()).expect("json");
+        assert_eq!(
+            (empty["count"].as_u64(), empty["p95_ms"].is_null()),
+            (Some(0), true)
+        );
     }
 
     #[test]

@@ -5,5 +5,13 @@
 #![warn(missing_docs)]
 
 pub mod histogram;
-pub mod report;
+pub mod merge;
 pub mod run;
+pub mod server;
+pub mod suite;
+
+/// The JSON Schema of report.json (`inferbench schema --report`).
+pub fn report_schema() -> String {
+    let s = schemars::schema_for!(suite::Report);
+    serde_json::to_string_pretty(&s).unwrap_or_default()
+}

@@ -14,7 +14,7 @@ pub const SCHEMA_VERSION: u32 = 3;
 pub const OLDEST_SCHEMA_VERSION: u32 = 2;
 
 /// Latency histograms of one group of requests, µs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Latencies {
     /// Time to first token, from the actual send.
     pub ttft: LatencyHistogram,
@@ -51,7 +51,7 @@ impl Latencies {
 }
 
 /// Counts of one group of requests.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Counts {
     /// Requests that completed (recorded, after warm-up).
     pub requests: u64,
@@ -117,7 +117,7 @@ impl Counts {
 
 /// Per-request limits of a service-level objective: a request that succeeds within all of them
 /// counts toward goodput.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SloLimits {
     /// Most time to first token, µs.
     pub ttft_us: Option<u64>,
@@ -128,7 +128,7 @@ pub struct SloLimits {
 }
 
 /// One group: counts and latencies.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Group {
     /// Counts.
     pub counts: Counts,
@@ -145,7 +145,7 @@ impl Group {
 }
 
 /// The load generator's own health: did it keep up?
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClientHealth {
     /// Actual send minus planned send, µs.
     pub dispatch_lag: LatencyHistogram,
@@ -191,13 +191,17 @@ impl ClientHealth {
     }
 }
 
+/// The error label of a request served by another model than the one it asked for (the routing
+/// layer sent it to the wrong pool): kind `misrouted`, blamed on the gateway.
+pub const MISROUTED: &str = "misrouted/gateway";
+
 /// Most buckets a [`Timeline`] keeps; past them, neighbours merge and the bucket width doubles.
 pub const MAX_TIME_BUCKETS: usize = 120;
 
 /// What happened over time during the measured part of a run, in equal buckets: latency over
 /// time, throughput over time, errors over time. Bounded: at most [`MAX_TIME_BUCKETS`] buckets
 /// (the width starts at one second and doubles as the run grows), each with coarse histograms.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Timeline {
     /// Width of one bucket, seconds.
     pub bucket_s: f64,
@@ -215,7 +219,7 @@ impl Default for Timeline {
 }
 
 /// One bucket of a [`Timeline`]: requests by their planned send instant.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TimeBucket {
     /// Requests planned in this bucket that completed.
     pub requests: u64,
@@ -302,7 +306,7 @@ impl Timeline {
 }
 
 /// A whole run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunResult {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -335,6 +339,114 @@ pub struct RunResult {
     /// Latency, throughput and errors over time (absent from reports written before it).
     #[serde(default)]
     pub timeline: Timeline,
+    /// What watched processes (`--watch-process`: a gateway, a router, a server) cost over this
+    /// run's measured window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessUsage>,
+    /// Resource series read from Prometheus (`--prometheus`) over this run's measured window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prometheus: Vec<PromSeries>,
+    /// The measured windows this result covers, Unix seconds `[from, to]` (one per engine run:
+    /// a routing arm has one per window), for reading other sources over exactly them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<[f64; 2]>,
+    /// What the model servers' own `/metrics` counted over the measured window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<crate::server::ServerView>,
+    /// The servers' own per-request timings, from answers that carried them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timing: Option<crate::server::RequestTimings>,
+    /// The client's time to first token split into network and gateway, queue and prefill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decomposition: Option<crate::server::Decomposition>,
+}
+
+/// One series of a Prometheus query over a measured window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PromSeries {
+    /// The query's name (`metricName`).
+    pub metric: String,
+    /// The series' labels, `name=value` joined by `,`.
+    pub labels: String,
+    /// Seconds of the window.
+    pub window_s: f64,
+    /// A counter's increase over the window (CPU seconds for a CPU counter).
+    pub increase: Option<f64>,
+    /// A gauge's mean over the window; a counter's mean rate (cores for a CPU counter).
+    pub mean: Option<f64>,
+    /// A gauge's maximum over the window.
+    pub max: Option<f64>,
+}
+
+impl PromSeries {
+    /// Adds another window of the same series: increases add, the mean is weighted by time,
+    /// the maximum is the larger.
+    pub fn add(&mut self, other: &PromSeries) {
+        let w = self.window_s + other.window_s;
+        self.mean = match (self.mean, other.mean) {
+            (Some(a), Some(b)) if w > 0.0 => Some((a * self.window_s + b * other.window_s) / w),
+            (a, b) => a.or(b),
+        };
+        self.increase = match (self.increase, other.increase) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.max = match (self.max, other.max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.window_s = w;
+    }
+}
+
+/// What one watched process cost over a measured window: CPU and resident memory, sampled from
+/// `/proc` every second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProcessUsage {
+    /// The name it was watched under.
+    pub name: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Samples inside the window.
+    pub samples: u64,
+    /// Seconds of the window the CPU figure covers.
+    pub window_s: f64,
+    /// CPU seconds (user + system) used in the window.
+    pub cpu_s: f64,
+    /// Largest resident memory seen in the window, MB.
+    pub peak_rss_mb: f64,
+    /// Mean resident memory over the window's samples, MB.
+    pub mean_rss_mb: f64,
+}
+
+impl ProcessUsage {
+    /// Mean CPU cores busy over the window.
+    pub fn mean_cores(&self) -> f64 {
+        if self.window_s > 0.0 {
+            self.cpu_s / self.window_s
+        } else {
+            0.0
+        }
+    }
+
+    /// CPU seconds per 1,000 of `requests` (`None` without requests).
+    pub fn cpu_per_1000(&self, requests: u64) -> Option<f64> {
+        (requests > 0).then(|| self.cpu_s * 1000.0 / requests as f64)
+    }
+
+    /// Adds another window of the same process (the next window of an arm, the next step).
+    pub fn add(&mut self, other: &ProcessUsage) {
+        let n = self.samples + other.samples;
+        if n > 0 {
+            self.mean_rss_mb = (self.mean_rss_mb * self.samples as f64
+                + other.mean_rss_mb * other.samples as f64)
+                / n as f64;
+        }
+        self.samples = n;
+        self.window_s += other.window_s;
+        self.cpu_s += other.cpu_s;
+        self.peak_rss_mb = self.peak_rss_mb.max(other.peak_rss_mb);
+    }
 }
 
 /// A report that cannot be used.
@@ -413,7 +525,40 @@ impl RunResult {
             client: ClientHealth::default(),
             warnings: Vec::new(),
             timeline: Timeline::default(),
+            processes: Vec::new(),
+            prometheus: Vec::new(),
+            windows: Vec::new(),
+            server: None,
+            server_timing: None,
+            decomposition: None,
         }
+    }
+
+    /// Sets [`RunResult::decomposition`] from the servers' view and the client's TTFT (none
+    /// without a view).
+    pub fn decompose(&mut self) {
+        let empty = crate::server::ServerView::default();
+        let view = self
+            .server
+            .as_ref()
+            .or(self.server_timing.as_ref().map(|_| &empty));
+        self.decomposition = view.map(|v| {
+            let s = self.total.latency.ttft.summary();
+            let ms = |us: u64| us as f64 / 1000.0;
+            let seen = self.total.latency.ttft.count() > 0;
+            let client = crate::server::Part {
+                mean_ms: if seen { s.mean_us / 1000.0 } else { 0.0 },
+                p50_ms: seen.then(|| ms(s.p50_us)),
+                p90_ms: seen.then(|| ms(s.p90_us)),
+            };
+            let c = &self.total.counts;
+            let mut d =
+                crate::server::decompose(v, client, c.requests, c.output_tokens, c.input_tokens);
+            if let Some(t) = &self.server_timing {
+                crate::server::apply_request_timings(&mut d, t, client);
+            }
+            d
+        });
     }
 
     /// Reads a report, checking its schema version first.
@@ -447,6 +592,11 @@ impl RunResult {
         self.add(other);
         self.duration_s = self.duration_s.max(other.duration_s);
         self.timeline.merge(&other.timeline);
+        // Every shard scraped the same servers over the same window: one view, not their sum.
+        if self.server.is_none() {
+            self.server = other.server.clone();
+        }
+        self.decompose();
     }
 
     /// Adds a run that came after this one (the next step of a sweep, the next window of an
@@ -455,6 +605,12 @@ impl RunResult {
         self.add(next);
         self.timeline.merge_at(&next.timeline, self.duration_s);
         self.duration_s += next.duration_s;
+        match (&mut self.server, &next.server) {
+            (Some(a), Some(b)) => a.add(b),
+            (a @ None, Some(b)) => *a = Some(b.clone()),
+            _ => {}
+        }
+        self.decompose();
     }
 
     /// Everything [`RunResult::merge`] and [`RunResult::append`] share: all but time.
@@ -482,6 +638,32 @@ impl RunResult {
         }
         self.partial |= other.partial;
         self.warnings.extend(other.warnings.iter().cloned());
+        for p in &other.processes {
+            match self
+                .processes
+                .iter_mut()
+                .find(|q| q.name == p.name && q.pid == p.pid)
+            {
+                Some(q) => q.add(p),
+                None => self.processes.push(p.clone()),
+            }
+        }
+        self.windows.extend(other.windows.iter().copied());
+        match (&mut self.server_timing, &other.server_timing) {
+            (Some(a), Some(b)) => a.merge(b),
+            (a @ None, Some(b)) => *a = Some(b.clone()),
+            _ => {}
+        }
+        for p in &other.prometheus {
+            match self
+                .prometheus
+                .iter_mut()
+                .find(|q| q.metric == p.metric && q.labels == p.labels)
+            {
+                Some(q) => q.add(p),
+                None => self.prometheus.push(p.clone()),
+            }
+        }
     }
 }
 
@@ -518,6 +700,12 @@ mod tests {
             client: ClientHealth::default(),
             warnings: vec![],
             timeline: Timeline::default(),
+            processes: Vec::new(),
+            prometheus: Vec::new(),
+            windows: Vec::new(),
+            server: None,
+            server_timing: None,
+            decomposition: None,
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod bbr;
 pub mod config;
+pub mod endpoints;
 pub mod gie;
 pub mod limits;
 pub mod metrics;

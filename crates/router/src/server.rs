@@ -19,9 +19,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -29,10 +27,11 @@ use tokio::time::Instant;
 
 use crate::bbr::{self, BASE_MODEL_HEADER, MODEL_HEADER};
 use crate::config::{PickerConfig, RouterConfig};
+use crate::endpoints::{Endpoint, parse};
 use crate::limits::{
     Buffered, ConnState, Expired, InFlight, Limits, Reservation, Watchdog, Watched,
 };
-use crate::metrics::{Endpoint, parse};
+use crate::metrics::{Rejected, RouterMetrics};
 use crate::picker::{Pick, PickRequest, Picker};
 use crate::upstream::{UpBody, Upstream};
 
@@ -58,49 +57,6 @@ pub struct Pool {
     upstreams: Vec<Upstream>,
     decision: Histogram,
     scrape: bool,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PoolEndpoint {
-    pool: String,
-    endpoint: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PoolLabel {
-    pool: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EndpointLabel {
-    endpoint: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CodeLabel {
-    code: String,
-}
-
-/// The router's own figures; the per-request ones are resolved to their series at start
-/// (`Upstream`, `Pool::decision`, `Rejected`), so a request hashes no labels.
-struct RouterMetrics {
-    requests: Family<PoolEndpoint, Counter>,
-    in_flight: Family<PoolEndpoint, Gauge>,
-    decision: Family<PoolLabel, Histogram>,
-    body_read: Histogram,
-    scrape_errors: Family<EndpointLabel, Counter>,
-    rejected: Family<CodeLabel, Counter>,
-}
-
-/// Requests the router answered itself, by status.
-struct Rejected {
-    bad_request: Counter,
-    request_timeout: Counter,
-    too_large: Counter,
-    shed: Counter,
-    bad_gateway: Counter,
-    unavailable: Counter,
-    gateway_timeout: Counter,
 }
 
 /// The router's shared state.
@@ -419,83 +375,88 @@ async fn refuse_body(
     resp
 }
 
-async fn proxy(r: &Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
-    let start = Instant::now();
+/// An answer the router gives itself instead of proxying (boxed: it is the cold path).
+type Refusal = Box<Response<RespBody>>;
+
+/// The BBR stage (with body routing on): reads the body within the request's deadline (the
+/// `timer`, set for the request that arrived at `start`), parses the model and the prefix text out of it and sets the model headers. With
+/// body routing off the body streams through untouched.
+async fn body_stage(
+    r: &Arc<Router>,
+    parts: &mut http::request::Parts,
+    mut body: Incoming,
+    declared: Option<u64>,
+    timer: &mut std::pin::Pin<Box<tokio::time::Sleep>>,
+    start: Instant,
+    rid: &HeaderValue,
+) -> Result<(UpBody, bbr::BodyInfo), Refusal> {
     let deadline = start + r.limits.request;
-    let (mut parts, mut body) = req.into_parts();
-    let rid = match parts.headers.get(REQUEST_ID_HEADER) {
-        Some(v) => v.clone(),
-        None => r.request_id(),
-    };
-    // Over HTTP/1 a body left unread makes the connection close under a client still sending
-    // it (a reset, not our answer): a refused one is read away, unless the client waits for
-    // `100 Continue` (it is not sent when the body is refused before it is read).
-    let h1 = parts.version < http::Version::HTTP_2;
-    let declared = http_body::Body::size_hint(&body).exact();
-    if declared.is_some_and(|n| n > r.limits.max_body) {
-        let drain = h1
-            && !parts.headers.contains_key(http::header::EXPECT)
-            && declared.is_some_and(|n| n <= DRAIN_MAX);
-        return refuse_body(r, BodyFail::TooLarge, &mut body, drain, deadline, &rid).await;
+    if !r.body_routing {
+        return Ok((Either::Right(body), bbr::BodyInfo::default()));
     }
-    // One timer for the whole exchange: the request's deadline while its body is read, the
-    // endpoint's while its headers are awaited, the request's again while the response streams.
-    let mut timer = Box::pin(tokio::time::sleep_until(deadline));
-    let mut info = bbr::BodyInfo::default();
-    let body: UpBody = if r.body_routing {
-        let read = tokio::select! {
-            biased;
-            read = read_body(r, &mut body, declared) => Ok(read),
-            () = timer.as_mut() => Err(()),
-        };
-        let (bytes, reservation) = match read {
-            Ok(Ok(b)) => b,
-            Ok(Err(fail)) => {
-                // Refused before a byte was read only when the declared length did not fit.
-                let unread = matches!(fail, BodyFail::Busy) && declared.is_some();
-                let drain = h1
-                    && !matches!(fail, BodyFail::Broken)
-                    && !(unread && parts.headers.contains_key(http::header::EXPECT));
-                return refuse_body(r, fail, &mut body, drain, deadline, &rid).await;
-            }
-            Err(_) => {
-                r.rejected.request_timeout.inc();
-                return error(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "invalid_request_error",
-                    "the request body did not arrive within request_timeout_s",
-                    &rid,
-                );
-            }
-        };
-        let completion =
-            parts.method == http::Method::POST && parts.uri.path().ends_with("completions");
-        match bbr::parse(&bytes) {
-            Ok(i) => info = i,
-            Err(e) if completion => {
-                r.rejected.bad_request.inc();
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    &format!("the body is not JSON: {e}"),
-                    &rid,
-                );
-            }
-            Err(_) => {}
-        }
-        r.metrics.body_read.observe(start.elapsed().as_secs_f64());
-        if let Some(m) = &info.model
-            && let Ok(v) = HeaderValue::from_str(m)
-        {
-            parts.headers.insert(MODEL_HEADER, v);
-            if let Some(base) = r.base_models.get(m) {
-                parts.headers.insert(BASE_MODEL_HEADER, base.clone());
-            }
-        }
-        Either::Left(Buffered::new(bytes, reservation))
-    } else {
-        Either::Right(body)
+    let read = tokio::select! {
+        biased;
+        read = read_body(r, &mut body, declared) => Ok(read),
+        () = timer.as_mut() => Err(()),
     };
+    let (bytes, reservation) = match read {
+        Ok(Ok(b)) => b,
+        Ok(Err(fail)) => {
+            // Refused before a byte was read only when the declared length did not fit.
+            let unread = matches!(fail, BodyFail::Busy) && declared.is_some();
+            let h1 = parts.version < http::Version::HTTP_2;
+            let drain = h1
+                && !matches!(fail, BodyFail::Broken)
+                && !(unread && parts.headers.contains_key(http::header::EXPECT));
+            return Err(Box::new(
+                refuse_body(r, fail, &mut body, drain, deadline, rid).await,
+            ));
+        }
+        Err(_) => {
+            r.rejected.request_timeout.inc();
+            return Err(Box::new(error(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                "the request body did not arrive within request_timeout_s",
+                rid,
+            )));
+        }
+    };
+    let completion =
+        parts.method == http::Method::POST && parts.uri.path().ends_with("completions");
+    let info = match bbr::parse(&bytes) {
+        Ok(i) => i,
+        Err(e) if completion => {
+            r.rejected.bad_request.inc();
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("the body is not JSON: {e}"),
+                rid,
+            )));
+        }
+        Err(_) => bbr::BodyInfo::default(),
+    };
+    r.metrics.body_read.observe(start.elapsed().as_secs_f64());
+    if let Some(m) = &info.model
+        && let Ok(v) = HeaderValue::from_str(m)
+    {
+        parts.headers.insert(MODEL_HEADER, v);
+        if let Some(base) = r.base_models.get(m) {
+            parts.headers.insert(BASE_MODEL_HEADER, base.clone());
+        }
+    }
+    Ok((Either::Left(Buffered::new(bytes, reservation)), info))
+}
+
+/// The pool the request is routed to and the endpoint its picker chooses (with the instant the
+/// choice was made), or the router's refusal: 503 with no endpoint, 429 when shed.
+fn pick_endpoint(
+    r: &Router,
+    parts: &http::request::Parts,
+    info: &bbr::BodyInfo,
+    rid: &HeaderValue,
+) -> Result<(usize, usize, Instant), Refusal> {
     let pool_at = r.route(
         parts
             .headers
@@ -522,28 +483,61 @@ async fn proxy(r: &Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
     let t1 = Instant::now();
     pool.decision
         .observe(t1.saturating_duration_since(t0).as_secs_f64());
-    let i = match pick {
-        Pick::Endpoint(i) if i < pool.upstreams.len() => i,
+    match pick {
+        Pick::Endpoint(i) if i < pool.upstreams.len() => Ok((pool_at, i, t1)),
         Pick::Endpoint(_) | Pick::NoEndpoint => {
             r.rejected.unavailable.inc();
-            return error(
+            Err(Box::new(error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
                 &format!("no healthy endpoint in pool `{}`", pool.name),
-                &rid,
-            );
+                rid,
+            )))
         }
         Pick::Shed => {
             r.rejected.shed.inc();
-            return error(
+            Err(Box::new(error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
                 "every endpoint is saturated and the request is sheddable",
-                &rid,
-            );
+                rid,
+            )))
         }
+    }
+}
+
+async fn proxy(r: &Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
+    let start = Instant::now();
+    let deadline = start + r.limits.request;
+    let (mut parts, mut body) = req.into_parts();
+    let rid = match parts.headers.get(REQUEST_ID_HEADER) {
+        Some(v) => v.clone(),
+        None => r.request_id(),
     };
-    let up = &pool.upstreams[i];
+    // Over HTTP/1 a body left unread makes the connection close under a client still sending
+    // it (a reset, not our answer): a refused one is read away, unless the client waits for
+    // `100 Continue` (it is not sent when the body is refused before it is read).
+    let h1 = parts.version < http::Version::HTTP_2;
+    let declared = http_body::Body::size_hint(&body).exact();
+    if declared.is_some_and(|n| n > r.limits.max_body) {
+        let drain = h1
+            && !parts.headers.contains_key(http::header::EXPECT)
+            && declared.is_some_and(|n| n <= DRAIN_MAX);
+        return refuse_body(r, BodyFail::TooLarge, &mut body, drain, deadline, &rid).await;
+    }
+    // One timer for the whole exchange: the request's deadline while its body is read, the
+    // endpoint's while its headers are awaited, the request's again while the response streams.
+    let mut timer = Box::pin(tokio::time::sleep_until(deadline));
+    let (body, info) =
+        match body_stage(r, &mut parts, body, declared, &mut timer, start, &rid).await {
+            Ok(x) => x,
+            Err(refused) => return *refused,
+        };
+    let (pool_at, i, t1) = match pick_endpoint(r, &parts, &info, &rid) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
+    let up = &r.pools[pool_at].upstreams[i];
     up.requests.inc();
     up.in_flight.inc();
     up.ep.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -623,16 +617,19 @@ async fn proxy(r: &Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
 /// The router's own `/metrics`, or the proxy.
 async fn handle(r: &Arc<Router>, req: Request<Incoming>) -> Response<RespBody> {
     if req.uri().path() == "/metrics" && req.method() == http::Method::GET {
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &r.registry).is_err() {
+        // OpenMetrics when the scraper asks for it (Prometheus does), else text 0.0.4.
+        use inferbench_resources::prometheus::{Format, encode};
+        let accept = req.headers().get(http::header::ACCEPT);
+        let format = Format::negotiate(accept.and_then(|v| v.to_str().ok()));
+        let Ok(text) = encode(&r.registry, format) else {
             let mut resp = Response::new(Either::Left(Full::default()));
             *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             return resp;
-        }
+        };
         let mut resp = Response::new(Either::Left(Full::new(Bytes::from(text))));
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(format.content_type()),
         );
         return resp;
     }
@@ -725,68 +722,16 @@ pub enum StartError {
 /// Starts the router on `listen` (port 0: any).
 pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle, StartError> {
     cfg.validate("router configuration")?;
-    let mut registry = Registry::with_prefix("inferbench_router");
-    let metrics = RouterMetrics {
-        requests: Family::default(),
-        in_flight: Family::default(),
-        decision: Family::new_with_constructor(|| {
-            Histogram::new([
-                0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005,
-                0.01,
-            ])
-        }),
-        body_read: Histogram::new([0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.05]),
-        scrape_errors: Family::default(),
-        rejected: Family::default(),
-    };
-    registry.register(
-        "requests",
-        "Requests sent to each endpoint",
-        metrics.requests.clone(),
-    );
-    registry.register(
-        "in_flight",
-        "Requests in flight at each endpoint",
-        metrics.in_flight.clone(),
-    );
-    registry.register(
-        "picker_decision_seconds",
-        "Time the picker took per request",
-        metrics.decision.clone(),
-    );
-    registry.register(
-        "body_read_seconds",
-        "Time reading and parsing request bodies (BBR stage)",
-        metrics.body_read.clone(),
-    );
-    registry.register(
-        "scrape_errors",
-        "Failed scrapes of endpoint metrics",
-        metrics.scrape_errors.clone(),
-    );
-    registry.register(
-        "rejected",
-        "Requests answered by the router itself, by status",
-        metrics.rejected.clone(),
-    );
-
-    let rejected_for = |code: &str| {
-        metrics
-            .rejected
-            .get_or_create(&CodeLabel { code: code.into() })
-            .clone()
-    };
-    let rejected = Rejected {
-        bad_request: rejected_for("400"),
-        request_timeout: rejected_for("408"),
-        too_large: rejected_for("413"),
-        shed: rejected_for("429"),
-        bad_gateway: rejected_for("502"),
-        unavailable: rejected_for("503"),
-        gateway_timeout: rejected_for("504"),
-    };
+    // The standard process_* metrics unprefixed; the router's own under `inferbench_router_`.
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(
+        inferbench_resources::prometheus::ProcessCollector::new(),
+    ));
+    let own = registry.sub_registry_with_prefix("inferbench_router");
+    let metrics = RouterMetrics::register(own);
+    let rejected = Rejected::of(&metrics);
     let buffered = Gauge::default();
-    registry.register(
+    own.register(
         "buffered_body_bytes",
         "Request-body bytes buffered now (body routing), over all connections",
         buffered.clone(),
@@ -801,15 +746,8 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
         let upstreams = endpoints
             .iter()
             .map(|ep| {
-                let labels = PoolEndpoint {
-                    pool: p.name.clone(),
-                    endpoint: ep.addr.clone(),
-                };
-                Upstream::new(
-                    ep.clone(),
-                    metrics.requests.get_or_create(&labels).clone(),
-                    metrics.in_flight.get_or_create(&labels).clone(),
-                )
+                let (requests, in_flight) = metrics.upstream(&p.name, &ep.addr);
+                Upstream::new(ep.clone(), requests, in_flight)
             })
             .collect();
         let (picker, scrape): (Box<dyn Picker>, bool) = match &p.picker {
@@ -826,12 +764,7 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
                 (Box::new(crate::picker::least_request::LeastRequest), false)
             }
         };
-        let decision = metrics
-            .decision
-            .get_or_create(&PoolLabel {
-                pool: p.name.clone(),
-            })
-            .clone();
+        let decision = metrics.decision(&p.name);
         pools.push(Pool {
             name: p.name.clone(),
             endpoints,
@@ -891,13 +824,7 @@ pub async fn start(cfg: RouterConfig, listen: SocketAddr) -> Result<RouterHandle
     let every = Duration::from_millis(cfg.scrape_interval_ms.max(1));
     for p in router.pools.iter().filter(|p| p.scrape) {
         for ep in &p.endpoints {
-            let errors = router
-                .metrics
-                .scrape_errors
-                .get_or_create(&EndpointLabel {
-                    endpoint: ep.addr.clone(),
-                })
-                .clone();
+            let errors = router.metrics.scrape_errors(&ep.addr);
             tasks.push(tokio::spawn(scrape_loop(
                 scrape_client.clone(),
                 ep.clone(),

@@ -15,8 +15,8 @@ use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
+use crate::endpoints::Endpoint;
 use crate::limits::Buffered;
-use crate::metrics::Endpoint;
 
 /// A request body on its way upstream: read whole (body-based routing), or streamed through.
 pub type UpBody = Either<Buffered, Incoming>;

@@ -1,6 +1,8 @@
 //! The router in front of real mock instances: streaming passes through token by token, body
 //! routing reaches the right pool, pickers spread or concentrate as they should, a dead endpoint
 //! is avoided once its scrapes fail, and every failure is classified.
+// Wall-clock deadlines for servers in other threads and processes (not paused time).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,6 +163,8 @@ async fn epp_avoids_a_dead_endpoint_and_no_failure_is_lost() {
         log: None,
         retry: Default::default(),
         slo: None,
+        shard: Default::default(),
+        start_at: None,
     };
     let live = Arc::new(Live::default());
     let (_tx, rx) = tokio::sync::watch::channel(false);
@@ -266,6 +270,8 @@ async fn lora_affinity_concentrates_adapter_requests() {
         log: None,
         retry: Default::default(),
         slo: None,
+        shard: Default::default(),
+        start_at: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let out = engine::run(

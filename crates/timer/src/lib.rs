@@ -6,10 +6,16 @@
 //! instant, cannot be that coarse. One background thread
 //! keeps a heap of deadlines and wakes each task at its instant (futex timeouts: tens of µs).
 //! Tests that pause tokio's clock use [`Deadline::Tokio`] instead, so they stay deterministic.
+//!
+//! Also the project's one reading of the wall clock, [`unix_now_s`], for stamps (never for
+//! measuring: durations come from monotonic instants).
 
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The one place the project's clocks are made: a real thread's deadlines (std's Instant) and
+// the wall clock.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -19,6 +25,18 @@ use std::task::{Context, Poll, Waker};
 
 use parking_lot::{Condvar, Mutex};
 use tokio::time::{Instant, Sleep};
+
+/// Time since the Unix epoch, for stamps (zero if the clock is before 1970).
+pub fn unix_now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Whole seconds since the Unix epoch, for stamping results and answers (`created`).
+pub fn unix_now_s() -> u64 {
+    unix_now().as_secs()
+}
 
 struct Entry {
     at: std::time::Instant,

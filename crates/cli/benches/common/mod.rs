@@ -25,21 +25,13 @@ pub fn arg(name: &str, default: f64) -> f64 {
 /// CPU seconds (user + system) of process `pid`.
 #[allow(dead_code)]
 pub fn cpu_s(pid: u32) -> f64 {
-    inferbench_loadgen::engine::stat_cpu_s(
-        &std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default(),
-    )
+    inferbench_resources::process_cpu_s(pid).unwrap_or(0.0)
 }
 
 /// Resident memory of process `pid`, kB.
 #[allow(dead_code)]
 pub fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    inferbench_resources::memory(pid).map_or(0, |m| m.rss_kb)
 }
 
 /// Starts `inferbench mock` with `args` on OS-chosen ports; returns it and its `instances`
@@ -73,7 +65,7 @@ pub fn run_file(
     bin: &str,
     file: &std::path::Path,
     out: &std::path::Path,
-) -> inferbench_results::report::Report {
+) -> inferbench_results::suite::Report {
     use std::process::{Command, Stdio};
     let status = Command::new(bin)
         .arg("run")
@@ -91,5 +83,5 @@ pub fn run_file(
         file.display()
     );
     let text = std::fs::read_to_string(out.join("report.json")).expect("report.json");
-    inferbench_results::report::Report::from_json(&text).expect("report")
+    inferbench_results::suite::Report::from_json(&text).expect("report")
 }

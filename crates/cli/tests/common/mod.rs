@@ -85,7 +85,7 @@ pub fn http_get(addr: &str, path: &str) -> String {
 /// `inferbench run ARGS --no-history --out <temp dir>`: the report it wrote, the exit code and
 /// stdout (stderr in the panic if no report was written).
 #[allow(dead_code)]
-pub fn run_report(args: &[&str]) -> (inferbench_results::report::Report, i32, String) {
+pub fn run_report(args: &[&str]) -> (inferbench_results::suite::Report, i32, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = inferbench()
         .arg("run")
@@ -101,7 +101,7 @@ pub fn run_report(args: &[&str]) -> (inferbench_results::report::Report, i32, St
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    let report = inferbench_results::report::Report::from_json(&text).expect("a report");
+    let report = inferbench_results::suite::Report::from_json(&text).expect("a report");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     (report, out.status.code().unwrap_or(-1), stdout)
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{Pick, PickRequest, Picker, kv_cache, lora, prefix, queue};
-use crate::metrics::{Endpoint, Scraped};
+use crate::endpoints::{Endpoint, Scraped};
 
 /// What to do when no endpoint has usable metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

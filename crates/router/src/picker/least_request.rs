@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use rand::RngExt;
 
 use super::{Pick, PickRequest, Picker, alive};
-use crate::metrics::Endpoint;
+use crate::endpoints::Endpoint;
 
 /// Least outstanding requests.
 #[derive(Debug, Default)]

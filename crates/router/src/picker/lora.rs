@@ -1,7 +1,7 @@
 //! LoRA affinity: 1.0 when the adapter is active on the endpoint, 0.8 when it has a free slot
 //! (active + waiting < max_lora), 0.6 when the adapter is waiting there, else 0.
 
-use crate::metrics::Scraped;
+use crate::endpoints::Scraped;
 
 /// The score of endpoint state `s` for `model`.
 pub fn score(model: &str, s: &Scraped) -> f64 {

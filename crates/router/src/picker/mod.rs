@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::metrics::Endpoint;
+use crate::endpoints::Endpoint;
 
 pub mod epp;
 pub mod kv_cache;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rand::RngExt;
 
 use super::{Pick, PickRequest, Picker, alive};
-use crate::metrics::Endpoint;
+use crate::endpoints::Endpoint;
 
 /// Random choice.
 #[derive(Debug, Default)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{Pick, PickRequest, Picker, alive};
-use crate::metrics::Endpoint;
+use crate::endpoints::Endpoint;
 
 /// Each endpoint in turn.
 #[derive(Debug, Default)]
