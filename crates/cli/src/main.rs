@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod check_cmd;
+mod fit_cmd;
 mod k8s_cmd;
 mod merge_cmd;
 mod mock_cmd;
@@ -25,7 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve a simulated vLLM fleet (OpenAI API, vLLM metrics) on 127.0.0.1.
-    Mock(mock_cmd::MockArgs),
+    Mock(Box<mock_cmd::MockArgs>),
     /// Send load and report what happened: a scenario file, an ad-hoc scenario against
     /// --target URL, or (with neither) the built-in suite against an embedded mock fleet.
     Run(Box<run_cmd::RunArgs>),
@@ -115,7 +116,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Mock(args) => mock_cmd::run(args).await.map(|()| 0),
+            Command::Mock(args) => mock_cmd::run(*args).await.map(|()| 0),
             Command::Run(args) => run_cmd::run(*args).await,
             Command::Validate { file } => validate(&file),
             Command::Schema { report } => {

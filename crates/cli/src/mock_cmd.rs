@@ -11,7 +11,11 @@ use inferbench_mock::{
 /// Flags of `inferbench mock`. Flags set the defaults of every instance; `--config` pools
 /// override them per pool.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct MockArgs {
+    /// `fit`: a digital twin of a measured server.
+    #[command(subcommand)]
+    action: Option<MockAction>,
     /// Number of instances (ports P..P+N-1).
     #[arg(long, default_value_t = 1)]
     instances: usize,
@@ -21,8 +25,9 @@ pub struct MockArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    /// A fleet file (YAML: `defaults:` and `pools:`) for a heterogeneous fleet.
-    #[arg(long)]
+    /// A fleet file (YAML: `defaults:` and `pools:`) for a heterogeneous fleet, or a profile
+    /// written by `inferbench mock fit` (a digital twin of a measured server).
+    #[arg(long, visible_alias = "profile")]
     config: Option<PathBuf>,
     /// Served model name.
     #[arg(long, default_value = "mock-model")]
@@ -49,6 +54,9 @@ pub struct MockArgs {
     /// max-num-batched-tokens)), as vLLM's chunked prefill shares each step (0: off).
     #[arg(long, default_value_t = 0.0)]
     prefill_interference: f64,
+    /// The running batch slows a new prefill: × (1 + f × (running−1)/max_num_seqs) (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    prefill_slowdown: f64,
     /// Tokens one engine step processes (the scale of --prefill-interference).
     #[arg(long, default_value_t = 2048)]
     max_num_batched_tokens: usize,
@@ -149,6 +157,7 @@ impl MockArgs {
             itl_ms: self.itl_ms,
             decode_slowdown: self.decode_slowdown,
             prefill_interference: self.prefill_interference,
+            prefill_slowdown: self.prefill_slowdown,
             max_num_batched_tokens: self.max_num_batched_tokens,
             max_num_seqs: self.max_num_seqs,
             max_waiting: self.max_waiting,
@@ -183,8 +192,19 @@ impl MockArgs {
     }
 }
 
+/// What `inferbench mock` does besides serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum MockAction {
+    /// Fit the mock to a measured server (a run at several loads): writes a profile that
+    /// `inferbench mock --profile` serves like that server.
+    Fit(crate::fit_cmd::FitArgs),
+}
+
 /// Runs the fleet until Ctrl-C or SIGTERM.
-pub async fn run(args: MockArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: MockArgs) -> anyhow::Result<()> {
+    if let Some(MockAction::Fit(f)) = args.action.take() {
+        return crate::fit_cmd::run(f);
+    }
     // Every flag is checked before anything starts: a bad --grace-s fails now, not at SIGTERM.
     let grace = inferbench_mock::config::seconds("--grace-s", args.grace_s)?;
     let base = args.instance();

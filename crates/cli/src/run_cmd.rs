@@ -127,6 +127,27 @@ pub struct RunArgs {
     /// Pass/fail rule on the results (repeatable), e.g. "ttft.p95 < 500ms"; a failure exits 99.
     #[arg(long = "threshold")]
     thresholds: Vec<String>,
+    /// Replay a trace (Azure LLM inference CSV, Mooncake JSONL, BurstGPT CSV, or an inferbench
+    /// request log): at its own instants, or its lengths at --rate / --concurrency. Without
+    /// --target, against the embedded fleet.
+    #[arg(long, conflicts_with = "file")]
+    trace: Option<String>,
+    /// The trace's format: azure, mooncake, burstgpt or inferbench (default: told by its first
+    /// line).
+    #[arg(long, requires = "trace")]
+    trace_format: Option<String>,
+    /// Multiply the trace's time (0.5 replays it twice as fast).
+    #[arg(long, requires = "trace")]
+    trace_time_scale: Option<f64>,
+    /// Multiply the trace's request rate (2 sends twice as many per second).
+    #[arg(long, requires = "trace")]
+    trace_rate_scale: Option<f64>,
+    /// Leave out the trace's first part (e.g. 10m).
+    #[arg(long, requires = "trace")]
+    trace_start: Option<String>,
+    /// Replay at most this many of the trace's requests.
+    #[arg(long, requires = "trace")]
+    trace_limit: Option<u64>,
     /// Send shard I of N of the plan (from 0): every N-th arrival of the one schedule, or every
     /// N-th user; N processes with the same file and --start-at send the one-machine plan
     /// together, and `inferbench merge` joins their reports exactly.
@@ -253,6 +274,17 @@ fn adhoc(a: &RunArgs, url: &str) -> AdHoc {
         retry_backoff: a.retry_backoff.clone(),
         http2: a.http2,
         thresholds: a.thresholds.clone(),
+        trace: a
+            .trace
+            .as_ref()
+            .map(|p| inferbench_config::adhoc::AdHocTrace {
+                path: p.clone(),
+                format: a.trace_format.clone(),
+                time_scale: a.trace_time_scale,
+                rate_scale: a.trace_rate_scale,
+                start: a.trace_start.clone(),
+                limit: a.trace_limit,
+            }),
     }
 }
 
@@ -271,6 +303,11 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
         (None, Some(url)) => {
             // The flags go through the same limits as a file: refused before any request.
             let cfg = adhoc(&a, url).config()?;
+            (cfg, None, None, "command line".to_string())
+        }
+        // A trace with no target: against the embedded fleet.
+        (None, None) if a.trace.is_some() => {
+            let cfg = adhoc(&a, "embedded").config()?;
             (cfg, None, None, "command line".to_string())
         }
         (None, None) => (

@@ -63,10 +63,42 @@ pub struct AdHoc {
     pub http2: bool,
     /// `--threshold`, repeated.
     pub thresholds: Vec<String>,
+    /// `--trace FILE` and its settings: replay a trace (its instants unless `--rate` or
+    /// `--concurrency` is given).
+    pub trace: Option<AdHocTrace>,
+}
+
+/// `--trace FILE` with `--trace-format`, `--trace-time-scale`, `--trace-rate-scale`,
+/// `--trace-start`, `--trace-limit`.
+#[derive(Debug, Clone, Default)]
+pub struct AdHocTrace {
+    /// The file.
+    pub path: String,
+    /// Its format (else told by its first line).
+    pub format: Option<String>,
+    /// Multiplies the trace's time.
+    pub time_scale: Option<f64>,
+    /// Multiplies the request rate.
+    pub rate_scale: Option<f64>,
+    /// Leave out the trace's first part.
+    pub start: Option<String>,
+    /// Most requests.
+    pub limit: Option<u64>,
 }
 
 /// Where each flag lands in the scenario file's fields (for messages).
-const FLAG_FIELDS: [(&str, &str); 12] = [
+const FLAG_FIELDS: [(&str, &str); 17] = [
+    (
+        "scenarios[0].workload.trace.time_scale",
+        "--trace-time-scale",
+    ),
+    (
+        "scenarios[0].workload.trace.rate_scale",
+        "--trace-rate-scale",
+    ),
+    ("scenarios[0].workload.trace.start", "--trace-start"),
+    ("scenarios[0].workload.trace.limit", "--trace-limit"),
+    ("scenarios[0].workload.trace.format", "--trace-format"),
     ("scenarios[0].load.rate", "--rate"),
     ("scenarios[0].load.concurrency", "--concurrency"),
     ("scenarios[0].load.duration", "--duration"),
@@ -119,13 +151,17 @@ impl AdHoc {
                 )));
             }
         };
-        let load = self.load()?;
+        let load = match (&self.trace, self.rate, self.concurrency) {
+            // A trace at its own instants.
+            (Some(_), None, None) => LoadSpec::default(),
+            _ => self.load()?,
+        };
         let run_time = self
             .duration
             .as_deref()
             .map(|d| duration("--duration", d))
             .transpose()?;
-        if run_time.is_none() && self.requests.is_none() {
+        if run_time.is_none() && self.requests.is_none() && self.trace.is_none() {
             return Err(flag("give --duration (e.g. 30s) or --requests N"));
         }
         let prompt = dist("--prompt-tokens", &self.prompt_tokens)?;
@@ -172,6 +208,7 @@ impl AdHoc {
                     name: self.model.clone(),
                     weight: None,
                 }],
+                trace: self.trace.as_ref().map(|t| t.spec()).transpose()?,
                 ..Workload::default()
             },
             slo: None,
@@ -231,6 +268,23 @@ impl AdHoc {
     }
 }
 
+impl AdHocTrace {
+    fn spec(&self) -> Result<crate::file::TraceSpec, ConfigError> {
+        Ok(crate::file::TraceSpec {
+            path: Loc::new(self.path.clone()),
+            format: self.format.clone().map(Loc::new),
+            time_scale: self.time_scale.map(Loc::new),
+            rate_scale: self.rate_scale.map(Loc::new),
+            start: self
+                .start
+                .as_deref()
+                .map(|d| duration("--trace-start", d).map(Dur))
+                .transpose()?,
+            limit: self.limit.map(|n| Loc::new(n.min(i64::MAX as u64) as i64)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +314,7 @@ mod tests {
             retry_backoff: "100ms".into(),
             http2: false,
             thresholds: vec!["ttft.p95 < 500ms".into()],
+            trace: None,
         }
     }
 

@@ -312,7 +312,9 @@ pub struct Scenario {
     pub description: Option<String>,
     /// Target name (default: the first target).
     pub target: Option<Loc<String>>,
-    /// How hard, and how the pressure changes.
+    /// How hard, and how the pressure changes (absent with `workload.trace`: the trace's own
+    /// arrival instants).
+    #[serde(default)]
     pub load: LoadSpec,
     /// Measured time for `rate` and `concurrency` loads.
     pub duration: Option<Loc<Dur>>,
@@ -590,6 +592,27 @@ pub struct Workload {
     pub prompts_file: Option<Loc<String>>,
     /// Multi-turn conversations.
     pub multi_turn: Option<MultiTurn>,
+    /// Requests from a production trace: its lengths (and models, and shared prompt blocks),
+    /// at its own arrival instants when the scenario sets no `load`, else at the load's pace.
+    pub trace: Option<TraceSpec>,
+}
+
+/// A trace to replay.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSpec {
+    /// The trace file (relative to this file).
+    pub path: Loc<String>,
+    /// `azure`, `mooncake`, `burstgpt` or `inferbench` (default: told by the first line).
+    pub format: Option<Loc<String>>,
+    /// Multiplies the trace's time: 0.5 replays it twice as fast (default 1).
+    pub time_scale: Option<Loc<f64>>,
+    /// Multiplies the request rate: 2 sends twice as many per second (default 1).
+    pub rate_scale: Option<Loc<f64>>,
+    /// Leave out the trace's first part: requests before this time from its first request.
+    pub start: Option<Dur>,
+    /// Replay at most this many requests.
+    pub limit: Option<Loc<i64>>,
 }
 
 impl Workload {

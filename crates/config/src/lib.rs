@@ -12,6 +12,7 @@ pub mod limits;
 mod load;
 pub mod prompts;
 pub mod threshold;
+pub mod trace;
 pub mod validate;
 pub mod yaml;
 

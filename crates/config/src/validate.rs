@@ -591,6 +591,47 @@ fn multi_turn_ok(
     Ok(())
 }
 
+/// `trace`: its scales and limits, and the file read to the end now (its errors name the
+/// trace's line and column).
+fn trace_ok(v: &At<'_>, wp: &str, t: &crate::file::TraceSpec) -> Result<(), ConfigError> {
+    let tp = format!("{wp}.trace");
+    for (x, name) in [(&t.time_scale, "time_scale"), (&t.rate_scale, "rate_scale")] {
+        if let Some(x) = x
+            && !(x.value.is_finite() && x.value > 0.0 && x.value <= 1e6)
+        {
+            return Err(v.err(
+                x.line,
+                &format!("{tp}.{name}"),
+                format!("must be a number > 0 and ≤ 1000000, got {}", x.value),
+            ));
+        }
+    }
+    if let Some(n) = &t.limit {
+        v.int(n, &format!("{tp}.limit"), 1, MAX_REQUESTS as i64, "")?;
+    }
+    if let Some(d) = t.start {
+        v.duration(d, 0, &format!("{tp}.start"), false, MAX_DURATION)?;
+    }
+    crate::trace::load(v.c, t).map_err(|e| match e {
+        crate::trace::Error::Format(name) => v.err(
+            t.format.as_ref().map_or(0, |f| f.line),
+            &format!("{tp}.format"),
+            format!("unknown trace format `{name}` (known: azure, mooncake, burstgpt, inferbench)"),
+        ),
+        crate::trace::Error::Trace(e) => ConfigError::Flag(format!(
+            "{e} (the trace of {tp}, {}:{})",
+            v.c.origin,
+            if t.path.line > 0 { t.path.line } else { v.near }
+        )),
+        crate::trace::Error::Empty => v.err(
+            t.path.line,
+            &format!("{tp}.path"),
+            "the trace's selection (start, limit) leaves no request",
+        ),
+    })?;
+    Ok(())
+}
+
 /// `prompts_file`: a readable file, read to the end now, so a bad line is found before any
 /// request, not in the middle of a run. Its errors name the JSONL line and the YAML line.
 fn prompts_file_ok(v: &At<'_>, sp: &str, wp: &str, pf: &Loc<String>) -> Result<(), ConfigError> {
@@ -719,6 +760,16 @@ fn workload(c: &Config, sp: &str, s: &Scenario) -> Result<(), ConfigError> {
     if let Some(pf) = &w.prompts_file {
         prompts_file_ok(&v, sp, &wp, pf)?;
     }
+    if let Some(t) = &w.trace {
+        if w.prompts_file.is_some() || w.shared_prefix.is_some() || w.multi_turn.is_some() {
+            return Err(v.err(
+                t.path.line,
+                &format!("{wp}.trace"),
+                "a trace gives the requests: drop prompts_file, shared_prefix and multi_turn",
+            ));
+        }
+        trace_ok(&v, &wp, t)?;
+    }
     if w.models.is_empty() && w.prompts_file.is_none() {
         let target = match &s.target {
             Some(t) => c.target(t),
@@ -750,6 +801,21 @@ fn load(c: &Config, sp: &str, s: &Scenario, l: &LoadSpec) -> Result<(), ConfigEr
     .iter()
     .filter(|b| **b)
     .count();
+    let trace = s.workload.trace.is_some();
+    if kinds == 0 && trace {
+        // The trace's own instants.
+        if !s.arms.is_empty() {
+            return Err(c.error(
+                line,
+                "arms",
+                format!(
+                    "scenario `{}` replays a trace at its own instants and has arms: arms alternate windows of one load, so give a `load` (the trace's lengths at that pace) or drop the arms",
+                    *s.name
+                ),
+            ));
+        }
+        return Ok(());
+    }
     if kinds != 1 {
         return Err(c.error(
             line,
@@ -766,7 +832,10 @@ fn load(c: &Config, sp: &str, s: &Scenario, l: &LoadSpec) -> Result<(), ConfigEr
     if let Some(n) = &l.concurrency {
         v.int(n, &format!("{lp}.concurrency"), 1, MAX_CONCURRENCY, "")?;
     }
-    if (l.rate.is_some() || l.concurrency.is_some()) && s.duration.is_none() && s.requests.is_none()
+    if (l.rate.is_some() || l.concurrency.is_some())
+        && s.duration.is_none()
+        && s.requests.is_none()
+        && !trace
     {
         return Err(c.error(
             line,

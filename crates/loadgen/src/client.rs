@@ -111,6 +111,9 @@ pub struct RequestSpec {
     pub follow_ups: Vec<String>,
     /// Pause between an answer and the next turn.
     pub think_time: Duration,
+    /// The prompt's length in tokens when the source knows it (synthesized prompts): logged, so
+    /// a run's request log can be replayed as a trace.
+    pub prompt_tokens: Option<usize>,
 }
 
 /// What kind of failure.

@@ -43,6 +43,12 @@ pub enum Load {
         /// The stages, in order; their durations replace `Plan::duration`.
         stages: Vec<Level>,
     },
+    /// Open loop at given instants (a replayed trace): request k at `offsets_us[k]` µs from the
+    /// start (warm-up included), in order.
+    Trace {
+        /// Planned offsets, µs, not decreasing.
+        offsets_us: Arc<Vec<u64>>,
+    },
 }
 
 /// One stage of a staged load: `duration` in which the level (rate or users) goes linearly from
@@ -294,7 +300,7 @@ impl Shared {
             let rel = |t: Instant| t.saturating_duration_since(self.start).as_micros() as u64;
             log.write(&RequestLog::line(
                 k,
-                &spec.model,
+                spec,
                 &outcome,
                 rel,
                 rel(planned),
@@ -433,6 +439,10 @@ fn warmup_level(stages: &[Level]) -> f64 {
 fn open_schedule(plan: &Plan) -> Option<Box<dyn Iterator<Item = u64> + Send>> {
     match &plan.load {
         Load::Open { rate, arrival } => Some(Box::new(Schedule::new(*arrival, *rate, plan.seed))),
+        Load::Trace { offsets_us } => {
+            let o = offsets_us.clone();
+            Some(Box::new((0..o.len()).map(move |i| o[i])))
+        }
         Load::OpenStages { arrival, stages } => {
             let mut segs = Vec::new();
             if !plan.warmup.is_zero() {

@@ -53,6 +53,13 @@ pub struct Line<'a> {
     pub cached_tokens: Option<u64>,
     /// Was it in the warm-up.
     pub warmup: bool,
+    /// Prompt tokens sent, when the source knew them (for replaying the log as a trace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_len: Option<usize>,
+    /// Output tokens asked for.
+    pub max_tokens: usize,
+    /// Streamed.
+    pub stream: bool,
 }
 
 /// A cannot-open error names the file.
@@ -208,7 +215,7 @@ impl RequestLog {
     /// A line for `o`.
     pub fn line<'a>(
         k: u64,
-        model: &'a str,
+        spec: &'a crate::client::RequestSpec,
         o: &'a Outcome,
         rel: impl Fn(tokio::time::Instant) -> u64,
         planned_us: u64,
@@ -216,7 +223,7 @@ impl RequestLog {
     ) -> Line<'a> {
         Line {
             k,
-            model,
+            model: &spec.model,
             planned_us,
             sent_us: rel(o.sent),
             first_byte_us: o.first_byte.map(&rel),
@@ -235,6 +242,9 @@ impl RequestLog {
             completion_tokens: o.completion_tokens,
             cached_tokens: o.cached_tokens,
             warmup,
+            prompt_len: spec.prompt_tokens,
+            max_tokens: spec.max_tokens,
+            stream: spec.stream,
         }
     }
 }
@@ -296,6 +306,9 @@ mod tests {
             completion_tokens: None,
             cached_tokens: None,
             warmup: false,
+            prompt_len: Some(10),
+            max_tokens: 4,
+            stream: true,
         }
     }
 

@@ -102,6 +102,11 @@ pub struct InstanceConfig {
     /// token budget): ITL × (1 + factor × min(1, uncached prompt tokens being prefilled /
     /// `max_num_batched_tokens`)). 0 (the default) leaves decode alone.
     pub prefill_interference: f64,
+    /// How much the running batch slows a new sequence's prefill (its step is shared with the
+    /// others' decode, as llama.cpp's and vLLM's are): prefill × (1 + factor × (running − 1) /
+    /// `max_num_seqs`). 0 (the default) leaves prefill alone.
+    #[serde(default)]
+    pub prefill_slowdown: f64,
     /// Tokens one engine step processes (vLLM's `max_num_batched_tokens`): the scale of
     /// `prefill_interference`.
     pub max_num_batched_tokens: usize,
@@ -158,6 +163,7 @@ impl Default for InstanceConfig {
             itl_ms: 5.0,
             decode_slowdown: 0.5,
             prefill_interference: 0.0,
+            prefill_slowdown: 0.0,
             max_num_batched_tokens: 2048,
             max_num_seqs: 256,
             max_waiting: 4096,
@@ -272,6 +278,7 @@ impl InstanceConfig {
         for (name, v) in [
             ("decode_slowdown", self.decode_slowdown),
             ("prefill_interference", self.prefill_interference),
+            ("prefill_slowdown", self.prefill_slowdown),
         ] {
             check_f64(name, v, MAX_FACTOR, "")?;
         }
@@ -632,6 +639,7 @@ mod tests {
             ("prefill_ms_per_token", |c, v| c.prefill_ms_per_token = v),
             ("decode_slowdown", |c, v| c.decode_slowdown = v),
             ("prefill_interference", |c, v| c.prefill_interference = v),
+            ("prefill_slowdown", |c, v| c.prefill_slowdown = v),
             ("header_read_timeout_s", |c, v| c.header_read_timeout_s = v),
             ("idle_timeout_s", |c, v| c.idle_timeout_s = v),
             ("jitter", |c, v| c.jitter = v),

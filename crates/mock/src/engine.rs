@@ -6,7 +6,8 @@
 //!   can hold its prompt plus its output, and its LoRA adapter is active or a slot is free. A
 //!   request blocked only by LoRA does not hold up the ones behind it (as vLLM's scheduler).
 //! - Once scheduled at `t_s`, its first token comes at `t_s + ttft_ms + uncached × prefill_ms_per_token`
-//!   (the prefix cache hits in whole blocks and always recomputes the last prompt token).
+//!   (the prefix cache hits in whole blocks and always recomputes the last prompt token); with
+//!   `prefill_slowdown` f > 0, that prefill takes × (1 + f × (running − 1) / max_num_seqs).
 //! - Each later token comes `itl_ms × (1 + decode_slowdown × (running − 1) / max_num_seqs)` after the
 //!   one before, with the batch size read at that token; with `prefill_interference` f > 0, also
 //!   × (1 + f × min(1, P / max_num_batched_tokens)) where P is the uncached prompt tokens being
@@ -376,8 +377,14 @@ impl Engine {
         let seq_no = self.seq_counter.fetch_add(1, Ordering::Relaxed);
         let mut rng =
             StdRng::seed_from_u64(self.cfg.seed ^ seq_no.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let prefill_ms =
+        let mut prefill_ms =
             self.cfg.ttft_ms + (prompt_len - cached) as f64 * self.cfg.prefill_ms_per_token;
+        if self.cfg.prefill_slowdown > 0.0 {
+            // The others running when it is scheduled share its steps.
+            let others = self.running.load(Ordering::Relaxed).saturating_sub(1);
+            prefill_ms *= 1.0
+                + self.cfg.prefill_slowdown * others as f64 / self.cfg.max_num_seqs.max(1) as f64;
+        }
         let prefill = jittered(prefill_ms, self.cfg.jitter, &mut rng);
         let initial_blocks = self.blocks_for(prompt_len);
         self.kv_used.fetch_add(initial_blocks, Ordering::Relaxed);

@@ -13,6 +13,7 @@ pub mod config;
 mod conn;
 pub mod engine;
 pub mod error;
+pub mod fit;
 pub mod metrics;
 pub mod server;
 pub mod snapshot;

@@ -27,6 +27,7 @@ pub(crate) fn one_scenario(name: &str, total: RunResult) -> Report {
             thresholds: vec![],
             breaking_point: None,
             arms: vec![],
+            trace: None,
             passed: true,
         }],
     }
@@ -165,6 +166,7 @@ pub(crate) fn full() -> ScenarioReport {
             arm("proxy-rr", Some([-50, 120, 400])),
             arm("epp", Some([350, 800, 1_500])),
         ],
+        trace: None,
         passed: false,
     }
 }

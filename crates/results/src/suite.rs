@@ -75,8 +75,58 @@ pub struct ScenarioReport {
     /// Routing arms side by side, with their overhead over `direct`.
     #[serde(default)]
     pub arms: Vec<ArmReport>,
+    /// A replayed trace: what was replayed and how closely its schedule was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceReplay>,
     /// Every threshold passed (and the SLO, if any).
     pub passed: bool,
+}
+
+/// A trace replay: which requests of which file, how fast, and how closely the schedule was kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TraceReplay {
+    /// The trace file.
+    pub path: String,
+    /// Its format: azure, mooncake, burstgpt or inferbench.
+    pub format: String,
+    /// Requests in the file (rows skipped not counted).
+    pub rows: u64,
+    /// Rows left out of the file, by reason.
+    #[serde(default)]
+    pub skipped: std::collections::BTreeMap<String, u64>,
+    /// Requests replayed (after start, limit and the scenario's duration).
+    pub requests: u64,
+    /// Their prompt tokens, as the trace gives them.
+    pub prompt_tokens: u64,
+    /// Their output tokens, as the trace gives them.
+    pub output_tokens: u64,
+    /// At the trace's own instants (true), or its order and lengths at the scenario's load.
+    pub at_trace_instants: bool,
+    /// Multiplies the trace's time.
+    pub time_scale: f64,
+    /// Multiplies the request rate.
+    pub rate_scale: f64,
+    /// Seconds of the trace left out at its start.
+    pub start_s: f64,
+    /// Seconds from the first replayed request to the last, as replayed.
+    pub span_s: f64,
+    /// Mooncake: the share of prompt tokens its `hash_ids` say an unbounded prefix cache would
+    /// hold (leading blocks whose chain of ids came before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implied_prefix_hit_rate: Option<f64>,
+    /// How late requests were sent against their (scaled) trace instants, µs: the whole run's
+    /// dispatch lag (at_trace_instants only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_p50_us: Option<u64>,
+    /// 99th percentile of the lag, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_p99_us: Option<u64>,
+    /// Largest lag, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_max_us: Option<u64>,
+    /// Requests sent more than 1 ms after their trace instant.
+    #[serde(default)]
+    pub late: u64,
 }
 
 /// One stage or step.

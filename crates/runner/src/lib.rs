@@ -21,6 +21,7 @@ pub mod server_metrics;
 pub mod smoke;
 pub mod step;
 pub mod suite;
+pub mod trace;
 pub mod verdict;
 pub mod watch;
 

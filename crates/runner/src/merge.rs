@@ -91,6 +91,7 @@ mod tests {
                 thresholds: Vec::new(),
                 breaking_point: None,
                 arms: Vec::new(),
+                trace: None,
                 passed: true,
             }],
             shard: Some(ShardInfo {

@@ -69,6 +69,7 @@ pub fn source(
     target: &Target,
     seed: u64,
     time_scale: f64,
+    trace: Option<Arc<crate::trace::TraceRun>>,
 ) -> Result<Source, ConfigError> {
     let w = &s.workload;
     let (prompt_dist, output_dist) = s.workload.lengths();
@@ -115,6 +116,40 @@ pub fn source(
         .map_or(Duration::ZERO, |d| d.0.mul_f64(time_scale.clamp(0.0, 1e6)));
     let prefix_seed = s.seed.unwrap_or(1);
     let synth = PromptSynth::new();
+    if let Some(tr) = trace {
+        // The trace's lengths, models (when the target serves them) and blocks; the stream
+        // mix from the trace when it says, else the workload's.
+        let served: Vec<String> = target.models.clone();
+        return Ok(Arc::new(move |k| {
+            let r = tr.row(k);
+            let mut rng =
+                Xoshiro256PlusPlus::seed_from_u64(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut pick = rng.random::<f64>() * total;
+            let mut model = mix.first().map(|m| m.0.clone()).unwrap_or_default();
+            for (name, wt) in &mix {
+                if pick < *wt {
+                    model = name.clone();
+                    break;
+                }
+                pick -= wt;
+            }
+            if let Some(m) = r.model.as_ref().filter(|m| served.contains(m)) {
+                model = m.clone();
+            }
+            let stream = r
+                .stream
+                .unwrap_or_else(|| rng.random::<f64>() < stream_ratio);
+            let uid = seed.wrapping_mul(1_000_003).wrapping_add(k) & ((1 << 60) - 1);
+            RequestSpec {
+                model,
+                prompt: crate::trace::prompt(&synth, r, uid),
+                max_tokens: (r.output_tokens as usize).max(1),
+                stream,
+                prompt_tokens: Some(r.prompt_tokens as usize),
+                ..RequestSpec::default()
+            }
+        }));
+    }
     Ok(Arc::new(move |k| {
         let mut rng =
             Xoshiro256PlusPlus::seed_from_u64(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -136,7 +171,9 @@ pub fn source(
         // Prompt ids: request ids are small; prefix and follow-up ids live in their own ranges
         // so no two kinds start alike.
         let uid = seed.wrapping_mul(1_000_003).wrapping_add(k) & ((1 << 60) - 1);
+        let mut known_len = Some(prompt_len);
         let prompt = if let Some(f) = &file {
+            known_len = None;
             let p = &f[(k % f.len() as u64) as usize];
             history = p.history.clone();
             if let Some(m) = p.max_tokens {
@@ -155,6 +192,7 @@ pub fn source(
             let suffix_id =
                 (1 << 62) | ((prefix_seed ^ g).wrapping_mul(1_000_033) ^ m ^ (seed << 40));
             text.push_str(&synth.prompt(suffix_id, prompt_len));
+            known_len = Some(prefix_tokens + prompt_len);
             text
         } else {
             synth.prompt(uid, prompt_len)
@@ -174,6 +212,7 @@ pub fn source(
             stream,
             follow_ups,
             think_time: think,
+            prompt_tokens: known_len,
         }
     }))
 }

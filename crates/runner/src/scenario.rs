@@ -27,7 +27,7 @@ pub async fn run_scenario(
 ) -> Result<ScenarioReport, RunError> {
     let ctx = context(c, s, t, urls, repeat, opts)?;
     let l = &s.load;
-    let kind = Kind::of(l, !s.arms.is_empty());
+    let kind = Kind::of_scenario(s);
     let ran = match (kind, l) {
         (Kind::Arms, _) => kinds::arms::run(&ctx, stop).await?,
         (Kind::Rate | Kind::Concurrency, _) => match kinds::flat::flat_load(l, ctx.arrival) {
@@ -48,6 +48,10 @@ pub async fn run_scenario(
         },
         (Kind::Stress, l) => match &l.stress {
             Some(st) => kinds::stress::run(&ctx, st, stop).await,
+            None => Ran::default(),
+        },
+        (Kind::Trace, _) => match &ctx.trace {
+            Some(tr) => kinds::trace::run(&ctx, tr, stop).await,
             None => Ran::default(),
         },
         (Kind::None, _) => Ran::default(),
@@ -82,6 +86,7 @@ pub async fn run_scenario(
     let rules = Rules::of(s);
     let (thresholds, slo) = verdicts(&rules, kind, &total, &ran.wholes, broke, &ran.arms);
     let passed = thresholds.iter().all(|c| c.passed) && slo.as_ref().is_none_or(|s| s.passed);
+    let trace = ctx.trace.as_ref().map(|tr| tr.report(&total));
     Ok(ScenarioReport {
         name: s.name.value.clone(),
         description: s.description.clone(),
@@ -95,6 +100,7 @@ pub async fn run_scenario(
         thresholds,
         breaking_point: ran.breaking_point,
         arms: ran.arms,
+        trace,
         passed,
     })
 }
@@ -110,12 +116,25 @@ fn context<'a>(
 ) -> Result<Ctx<'a>, RunError> {
     let seed = s.seed.unwrap_or(1).wrapping_add(u64::from(repeat) - 1);
     let sc = opts.scale;
+    let duration = s.duration.as_ref().map(|d| scaled(d.value.0, sc));
+    let trace = crate::trace::prepare(c, s, duration, sc)?;
+    // A trace at a load's pace sends its requests once (unless `requests` says otherwise).
+    let requests = s
+        .requests
+        .map(|n| ((n as f64 * sc).round() as u64).max(1))
+        .or_else(|| {
+            trace
+                .as_ref()
+                .filter(|tr| !tr.at_trace_instants && duration.is_none())
+                .map(|tr| tr.picked.len() as u64)
+        });
     Ok(Ctx {
         config: c,
         scenario: s,
         target: t,
         client: client_for(t, urls)?,
-        source: crate::requests::source(c, s, t, seed, sc)?,
+        source: crate::requests::source(c, s, t, seed, sc, trace.clone())?,
+        trace,
         urls: urls.to_string(),
         opts,
         slo: s.slo.as_ref().map(slo_limits),
@@ -125,9 +144,9 @@ fn context<'a>(
             ArrivalKind::Poisson => Arrival::Poisson,
         },
         warmup: s.warmup.map_or(Duration::ZERO, |d| scaled(d.0, sc)),
-        duration: s.duration.as_ref().map(|d| scaled(d.value.0, sc)),
+        duration,
         // `--scale` shortens request-count runs too.
-        requests: s.requests.map(|n| ((n as f64 * sc).round() as u64).max(1)),
+        requests,
         shard: opts.shard.unwrap_or_default(),
         // One sampler per scenario run, sampling every second until the scenario ends.
         sampler: (!opts.watch.is_empty()).then(|| {

@@ -145,6 +145,8 @@ pub struct Ctx<'a> {
     pub sampler: Option<Arc<crate::watch::Sampler>>,
     /// The model servers' metrics sampler, if their side is measured.
     pub servers: Option<Arc<crate::server_metrics::ServerSampler>>,
+    /// The trace replayed, if the workload is one.
+    pub trace: Option<Arc<crate::trace::TraceRun>>,
 }
 
 /// How long before a window's edge the servers are scraped: their counts then hold nothing of
@@ -165,6 +167,7 @@ pub fn load_label(load: &Load) -> String {
         Load::Closed { concurrency } => format!("concurrency {concurrency}"),
         Load::OpenStages { stages, .. } => format!("{} rate stages", stages.len()),
         Load::ClosedStages { stages } => format!("{} concurrency stages", stages.len()),
+        Load::Trace { offsets_us } => format!("trace, {} requests", offsets_us.len()),
     }
 }
 
@@ -473,12 +476,22 @@ pub async fn run_step(
         started,
         partial: out.stopped && tripped.is_none(),
         tripped,
-        open_loop: matches!(step.load, Load::Open { .. } | Load::OpenStages { .. }),
+        open_loop: matches!(
+            step.load,
+            Load::Open { .. } | Load::OpenStages { .. } | Load::Trace { .. }
+        ),
         log,
     };
     let mut reports = stage_reports(&finish, &step, &out.stages);
     let target_rate = match &step.load {
         Load::Open { rate, .. } => Some(*rate),
+        // A trace's mean rate over its span.
+        Load::Trace { offsets_us } => match (offsets_us.first(), offsets_us.last()) {
+            (Some(a), Some(b)) if b > a && offsets_us.len() > 1 => {
+                Some((offsets_us.len() - 1) as f64 * 1e6 / (b - a) as f64)
+            }
+            _ => None,
+        },
         _ => None,
     };
     let whole = finish.report(

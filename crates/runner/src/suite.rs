@@ -129,8 +129,8 @@ pub fn check_sharding(plan: &[Planned<'_>], opts: &Options) -> Result<(), RunErr
             plan.len()
         )));
     };
-    match Kind::of(&s.load, !s.arms.is_empty()) {
-        Kind::Rate | Kind::Concurrency | Kind::Stages | Kind::Users => Ok(()),
+    match Kind::of_scenario(s) {
+        Kind::Rate | Kind::Concurrency | Kind::Stages | Kind::Users | Kind::Trace => Ok(()),
         kind => Err(RunError::Select(format!(
             "scenario `{}` is a {} load: --shard and --start-at take rate, concurrency, stages or users (a sweep's and a stress test's next step depends on what the last one measured; arms alternate windows)",
             s.name.value,

@@ -230,6 +230,7 @@ mod tests {
             thresholds: vec![],
             breaking_point: None,
             arms: vec![],
+            trace: None,
             passed: true,
         }
     }

@@ -2,7 +2,7 @@
 //! same requests at the same planned offsets.
 //!
 //! So far: token-exact prompt synthesis ([`prompt`]), length distributions ([`dist`]) and arrival
-//! schedules ([`arrivals`]).
+//! schedules ([`arrivals`]), production traces ([`trace`]).
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -10,4 +10,5 @@
 pub mod arrivals;
 pub mod dist;
 pub mod prompt;
+pub mod trace;
 pub mod units;

@@ -201,6 +201,9 @@ pub(super) fn scenario(o: &mut String, i: usize, s: &ScenarioReport) -> fmt::Res
     warnings(o, s)?;
     section(o, &build::headline(s), Heading::H3)?;
     verdicts(o, s)?;
+    if let Some(sec) = build::trace(s) {
+        section(o, &sec, Heading::H3)?;
+    }
     latency(o, s)?;
     throughput(o, s)?;
     if let Some(sec) = build::arms(s) {

@@ -20,6 +20,7 @@ fn empty() -> ScenarioReport {
         thresholds: Vec::new(),
         breaking_point: None,
         arms: Vec::new(),
+        trace: None,
         passed: true,
     }
 }

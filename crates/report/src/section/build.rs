@@ -524,6 +524,68 @@ pub(crate) fn client(s: &ScenarioReport) -> Section {
     sec
 }
 
+/// A replayed trace: which file, what was replayed, how closely its schedule was kept, and (a
+/// Mooncake trace) the prefix reuse its block ids imply beside what the servers found.
+pub(crate) fn trace(s: &ScenarioReport) -> Option<Section> {
+    let t = s.trace.as_ref()?;
+    let mut sec = Section::table(
+        "Trace replayed",
+        vec![
+            Column::new("file"),
+            Column::new("format"),
+            Column::new("requests"),
+            Column::new("prompt tokens"),
+            Column::new("output tokens"),
+            Column::new("pace"),
+            Column::new("span").unit("s"),
+            Column::new("lag behind the trace p50").unit("ms"),
+            Column::new("lag behind the trace p99").unit("ms"),
+            Column::new("lag behind the trace max").unit("ms"),
+            Column::new("late (> 1 ms)"),
+            Column::new("prefix hits its block ids imply"),
+            Column::new("prefix hits the servers counted"),
+        ],
+    );
+    sec.layout = Layout::Facts;
+    let pace = if t.at_trace_instants {
+        format!(
+            "the trace's instants × time {} ÷ rate {}",
+            fmt::short(t.time_scale),
+            fmt::short(t.rate_scale)
+        )
+    } else {
+        format!("the scenario's load ({})", s.total.load)
+    };
+    let server_hits = s.total.server.as_ref().and_then(|v| v.prefix_hit_rate());
+    sec.push(vec![
+        Cell::Code(t.path.clone()),
+        Cell::Text(t.format.clone()),
+        Cell::Count(t.requests),
+        Cell::Count(t.prompt_tokens),
+        Cell::Count(t.output_tokens),
+        Cell::Text(pace),
+        Cell::Text(fmt::short(t.span_s)),
+        Cell::opt(t.lag_p50_us, Cell::Ms),
+        Cell::opt(t.lag_p99_us, Cell::Ms),
+        Cell::opt(t.lag_max_us, Cell::Ms),
+        Cell::Count(t.late),
+        Cell::opt(t.implied_prefix_hit_rate, |r| Cell::Pct(r * 100.0)),
+        Cell::opt(server_hits, |r| Cell::Pct(r * 100.0)),
+    ]);
+    let skipped: u64 = t.skipped.values().sum();
+    if skipped > 0 {
+        sec.note(format!(
+            "{skipped} rows of the file were left out: {}",
+            t.skipped
+                .iter()
+                .map(|(why, n)| format!("{n} {why}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Some(sec)
+}
+
 /// The parts resource figures are shown for: the whole scenario, then each arm (with arms) or
 /// each stage or step (with several).
 pub(crate) fn resource_parts(s: &ScenarioReport) -> Vec<(&str, &RunResult)> {
@@ -747,6 +809,7 @@ pub(crate) fn server_side(s: &ScenarioReport) -> Option<Section> {
 /// order: routing, breaking point, SLO, thresholds, per model, per endpoint, errors, client.
 pub(crate) fn details(s: &ScenarioReport) -> Vec<Section> {
     [
+        trace(s),
         arms(s),
         breaking_point(s),
         slo(s),

@@ -168,6 +168,7 @@ async fn windows(
                     ctx.target,
                     seed,
                     ctx.opts.scale,
+                    ctx.trace.clone(),
                 )?,
                 urls: servers[idx].url.clone(),
                 opts: quiet,
@@ -181,6 +182,7 @@ async fn windows(
                 start_at: ctx.start_at,
                 sampler: ctx.sampler.clone(),
                 servers: ctx.servers.clone(),
+                trace: ctx.trace.clone(),
             };
             let mut step = Step::flat(
                 servers[idx].name.clone(),

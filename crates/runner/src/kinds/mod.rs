@@ -7,6 +7,7 @@ pub mod flat;
 pub mod stages;
 pub mod stress;
 pub mod sweep;
+pub mod trace;
 pub mod users;
 
 use inferbench_config::LoadSpec;
@@ -61,6 +62,8 @@ pub enum Kind {
     Sweep,
     /// `load.stress`: step up until a limit breaks.
     Stress,
+    /// No `load`, a `workload.trace`: the trace at its own instants.
+    Trace,
     /// Nothing to run (validation refuses it; kept total for robustness).
     None,
 }
@@ -87,6 +90,14 @@ impl Kind {
         }
     }
 
+    /// The kind of scenario `s`: its load's, or a trace replayed at its own instants.
+    pub fn of_scenario(s: &inferbench_config::Scenario) -> Kind {
+        match Kind::of(&s.load, !s.arms.is_empty()) {
+            Kind::None if s.workload.trace.is_some() => Kind::Trace,
+            k => k,
+        }
+    }
+
     /// The kind named `name` in a report (`None` for a name this version does not know).
     pub fn from_name(name: &str) -> Option<Kind> {
         [
@@ -97,6 +108,7 @@ impl Kind {
             Kind::Users,
             Kind::Sweep,
             Kind::Stress,
+            Kind::Trace,
             Kind::None,
         ]
         .into_iter()
@@ -113,6 +125,7 @@ impl Kind {
             Kind::Users => "users",
             Kind::Sweep => "sweep",
             Kind::Stress => "stress",
+            Kind::Trace => "trace",
             Kind::None => "none",
         }
     }

@@ -59,6 +59,7 @@ pub fn scenario(
         thresholds: vec![],
         breaking_point: None,
         arms,
+        trace: None,
         passed: true,
     }
 }
