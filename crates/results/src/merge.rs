@@ -170,6 +170,16 @@ fn add_scenario(a: &mut ScenarioReport, b: &ScenarioReport) -> Result<(), String
     a.total.merge(&b.total);
     a.total.started_unix_s = a.total.started_unix_s.min(b.total.started_unix_s);
     dedup(&mut a.total.warnings);
+    // A replayed trace: every shard sent its share of one schedule; the lag is the merged run's.
+    if let Some(t) = &mut a.trace {
+        let lag = a.total.client.dispatch_lag.summary();
+        if t.lag_p50_us.is_some() {
+            t.lag_p50_us = Some(lag.p50_us);
+            t.lag_p99_us = Some(lag.p99_us);
+            t.lag_max_us = Some(lag.max_us);
+            t.late = a.total.client.late;
+        }
+    }
     Ok(())
 }
 

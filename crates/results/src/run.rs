@@ -590,6 +590,7 @@ impl RunResult {
     /// histograms add exactly; durations take the longer; timelines align.
     pub fn merge(&mut self, other: &RunResult) {
         self.add(other);
+        self.join_observations(other);
         self.duration_s = self.duration_s.max(other.duration_s);
         self.timeline.merge(&other.timeline);
         // Every shard scraped the same servers over the same window: one view, not their sum.
@@ -603,6 +604,7 @@ impl RunResult {
     /// arm): counts and histograms add exactly, durations add, timelines follow each other.
     pub fn append(&mut self, next: &RunResult) {
         self.add(next);
+        self.add_observations(next);
         self.timeline.merge_at(&next.timeline, self.duration_s);
         self.duration_s += next.duration_s;
         match (&mut self.server, &next.server) {
@@ -638,7 +640,17 @@ impl RunResult {
         }
         self.partial |= other.partial;
         self.warnings.extend(other.warnings.iter().cloned());
-        for p in &other.processes {
+        match (&mut self.server_timing, &other.server_timing) {
+            (Some(a), Some(b)) => a.merge(b),
+            (a @ None, Some(b)) => *a = Some(b.clone()),
+            _ => {}
+        }
+    }
+
+    /// What was observed beside the requests (watched processes, Prometheus series, windows)
+    /// over a later window: process CPU and series increases add, windows follow.
+    fn add_observations(&mut self, next: &RunResult) {
+        for p in &next.processes {
             match self
                 .processes
                 .iter_mut()
@@ -648,13 +660,8 @@ impl RunResult {
                 None => self.processes.push(p.clone()),
             }
         }
-        self.windows.extend(other.windows.iter().copied());
-        match (&mut self.server_timing, &other.server_timing) {
-            (Some(a), Some(b)) => a.merge(b),
-            (a @ None, Some(b)) => *a = Some(b.clone()),
-            _ => {}
-        }
-        for p in &other.prometheus {
+        self.windows.extend(next.windows.iter().copied());
+        for p in &next.prometheus {
             match self
                 .prometheus
                 .iter_mut()
@@ -662,6 +669,35 @@ impl RunResult {
             {
                 Some(q) => q.add(p),
                 None => self.prometheus.push(p.clone()),
+            }
+        }
+    }
+
+    /// The same observations over the same window from another shard: a process or series
+    /// both saw is one observation (kept once, not added: N shards reading one Prometheus
+    /// would count its CPU N times); what only the other saw (its own pod's processes) joins.
+    fn join_observations(&mut self, other: &RunResult) {
+        for p in &other.processes {
+            if !self
+                .processes
+                .iter()
+                .any(|q| q.name == p.name && q.pid == p.pid)
+            {
+                self.processes.push(p.clone());
+            }
+        }
+        for w in &other.windows {
+            if !self.windows.contains(w) {
+                self.windows.push(*w);
+            }
+        }
+        for p in &other.prometheus {
+            if !self
+                .prometheus
+                .iter()
+                .any(|q| q.metric == p.metric && q.labels == p.labels)
+            {
+                self.prometheus.push(p.clone());
             }
         }
     }
@@ -744,6 +780,38 @@ mod tests {
         assert!((back.achieved_rate() - 9.9).abs() < 1e-9);
         v["schema_version"] = 1.into();
         assert!(RunResult::from_json(&v.to_string()).is_err());
+    }
+
+    #[test]
+    fn shards_share_one_observation_and_later_windows_add() {
+        let series = |increase: f64| PromSeries {
+            metric: "process-cpu-seconds".into(),
+            labels: "job=epp".into(),
+            window_s: 10.0,
+            increase: Some(increase),
+            mean: None,
+            max: None,
+        };
+        let mut a = sample(1);
+        a.prometheus = vec![series(2.0)];
+        a.windows = vec![[0.0, 10.0]];
+        let mut b = sample(2);
+        b.prometheus = vec![series(2.0)];
+        b.windows = vec![[0.0, 10.0]];
+        // Two shards of one run read the one Prometheus over the one window: one observation.
+        let mut merged = a.clone();
+        merged.merge(&b);
+        assert_eq!(merged.prometheus.len(), 1);
+        assert_eq!(merged.prometheus[0].increase, Some(2.0));
+        assert_eq!(merged.windows, vec![[0.0, 10.0]]);
+        assert_eq!(merged.total.counts.requests, 200);
+        // The next window of a sweep: its increase adds.
+        let mut later = b.clone();
+        later.windows = vec![[10.0, 20.0]];
+        let mut appended = a.clone();
+        appended.append(&later);
+        assert_eq!(appended.prometheus[0].increase, Some(4.0));
+        assert_eq!(appended.windows.len(), 2);
     }
 
     #[test]
