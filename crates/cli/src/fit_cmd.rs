@@ -51,20 +51,36 @@ pub fn figures(name: &str, r: &RunResult) -> StepFigures {
     StepFigures {
         name: name.to_string(),
         open_loop: r.target_rate.is_some(),
+        concurrency: closed_level(&r.load),
         rate: r.achieved_rate(),
         e2e_mean_ms: l.e2e.summary().mean_us / 1000.0,
         ttft_p50_ms: l.ttft.summary().p50_us as f64 / 1000.0,
         itl_p50_ms: l.itl.summary().p50_us as f64 / 1000.0,
-        itl_p95_ms: l.itl.summary().p95_us as f64 / 1000.0,
+        itl_p90_ms: l.itl.summary().p90_us as f64 / 1000.0,
+        itl_mean_ms: l.itl.summary().mean_us / 1000.0,
         prompt_tokens: per_ok(c.input_tokens),
         output_tokens: per_ok(c.output_tokens),
         running_max: server.and_then(|v| v.gauges.get("running")).map(|g| g.max),
+        // The server's prompt time per prompt token: its prompt seconds (llama.cpp), else its
+        // prefill histogram (vLLM) over the prompt tokens it counted.
         server_prefill_ms_per_token: server.and_then(|v| {
             let t = *v.counters.get("prompt_tokens")?;
-            let s = *v.counters.get("prompt_seconds")?;
+            let s = v.counters.get("prompt_seconds").copied().or_else(|| {
+                let h = v.histograms.get("prefill")?;
+                (h.count > 0.0).then_some(h.sum_s)
+            })?;
             (t > 0.0 && s > 0.0).then(|| s * 1000.0 / t)
         }),
     }
+}
+
+/// A closed loop's level from its load label (`concurrency 4`, a stage's `users 4.00`; not a
+/// ramp `users 0.00→8.00`).
+fn closed_level(label: &str) -> Option<f64> {
+    let rest = label
+        .strip_prefix("concurrency ")
+        .or_else(|| label.strip_prefix("users "))?;
+    rest.trim().parse().ok()
 }
 
 /// The scenario to fit from: the one named, else the first with several steps.
@@ -92,11 +108,19 @@ fn pick<'a>(
 pub fn run(a: FitArgs) -> anyhow::Result<()> {
     let report = crate::report_cmd::load_report(&a.run)?;
     let s = pick(&report.scenarios, a.scenario.as_deref(), &a.run)?;
-    let steps: Vec<StepFigures> = s
+    let mut steps: Vec<StepFigures> = s
         .stages
         .iter()
         .map(|st| figures(&st.name, &st.result))
         .collect();
+    // The mock counts the prompt it is sent; a real server counts it with its chat template.
+    // With the run's request logs, prompt figures are put in the tokens the twin will count.
+    if let Some(r) = sent_per_counted(&a.run) {
+        for st in &mut steps {
+            st.prompt_tokens *= r;
+            st.server_prefill_ms_per_token = st.server_prefill_ms_per_token.map(|p| p / r);
+        }
+    }
     let model = match &a.model {
         Some(m) => m.clone(),
         None => s
@@ -127,6 +151,32 @@ pub fn run(a: FitArgs) -> anyhow::Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// Prompt tokens sent per prompt token the server counted, from the run folder's request logs
+/// (`--log-requests`: `prompt_len` beside the server's `prompt_tokens`); `None` without them.
+fn sent_per_counted(run: &Path) -> Option<f64> {
+    let dir = if run.is_dir() { run } else { run.parent()? };
+    let (mut sent, mut counted) = (0u64, 0u64);
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !(name.starts_with("requests-") && name.ends_with(".jsonl")) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if let (Some(p), Some(c)) = (v["prompt_len"].as_u64(), v["prompt_tokens"].as_u64()) {
+                sent += p;
+                counted += c;
+            }
+        }
+    }
+    (sent > 0 && counted > 0).then(|| sent as f64 / counted as f64)
 }
 
 /// The fit, step by step: measured beside the model.
@@ -185,10 +235,21 @@ fn profile_yaml(f: &inferbench_mock::fit::Fitted, a: &FitArgs, s: &ScenarioRepor
     let _ = writeln!(o, "  ttft_ms: {}", i.ttft_ms);
     let _ = writeln!(o, "  prefill_ms_per_token: {}", i.prefill_ms_per_token);
     let _ = writeln!(o, "  prefill_slowdown: {}", i.prefill_slowdown);
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        o,
+        "  # measured factors by requests running (1, 2, …): prefill, then ITL"
+    );
+    let _ = writeln!(o, "  prefill_factors: [{}]", list(&i.prefill_factors));
+    let _ = writeln!(o, "  itl_factors: [{}]", list(&i.itl_factors));
     let _ = writeln!(o, "  itl_ms: {}", i.itl_ms);
     let _ = writeln!(o, "  decode_slowdown: {}", i.decode_slowdown);
-    let _ = writeln!(o, "  prefill_interference: {}", i.prefill_interference);
-    let _ = writeln!(o, "  max_num_batched_tokens: {}", i.max_num_batched_tokens);
+    let _ = writeln!(o, "  prefill_stall: {}", i.prefill_stall);
     let _ = writeln!(o, "  max_num_seqs: {}", i.max_num_seqs);
     let _ = writeln!(o, "  kv_blocks: {}", i.kv_blocks);
     let _ = writeln!(o, "  jitter: {}", i.jitter);

@@ -57,6 +57,10 @@ pub struct MockArgs {
     /// The running batch slows a new prefill: × (1 + f × (running−1)/max_num_seqs) (0: off).
     #[arg(long, default_value_t = 0.0)]
     prefill_slowdown: f64,
+    /// Each new prefill holds every running sequence's next token once for this × its prompt
+    /// compute (llama.cpp-style; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    prefill_stall: f64,
     /// Tokens one engine step processes (the scale of --prefill-interference).
     #[arg(long, default_value_t = 2048)]
     max_num_batched_tokens: usize,
@@ -158,6 +162,9 @@ impl MockArgs {
             decode_slowdown: self.decode_slowdown,
             prefill_interference: self.prefill_interference,
             prefill_slowdown: self.prefill_slowdown,
+            prefill_factors: Vec::new(),
+            prefill_stall: self.prefill_stall,
+            itl_factors: Vec::new(),
             max_num_batched_tokens: self.max_num_batched_tokens,
             max_num_seqs: self.max_num_seqs,
             max_waiting: self.max_waiting,

@@ -60,6 +60,16 @@ pub struct Line<'a> {
     pub max_tokens: usize,
     /// Streamed.
     pub stream: bool,
+    /// The server's own timing of this request, ms, when its answer carries one (llama.cpp
+    /// `timings`, vLLM `--enable-per-request-metrics`): waiting in its queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_queue_ms: Option<f64>,
+    /// The server's prefill (scheduled to first token), ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_prefill_ms: Option<f64>,
+    /// The server's decode (first to last token), ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_decode_ms: Option<f64>,
 }
 
 /// A cannot-open error names the file.
@@ -245,6 +255,9 @@ impl RequestLog {
             prompt_len: spec.prompt_tokens,
             max_tokens: spec.max_tokens,
             stream: spec.stream,
+            server_queue_ms: o.server_timing.as_ref().and_then(|t| t.queue_ms),
+            server_prefill_ms: o.server_timing.as_ref().and_then(|t| t.prefill_ms),
+            server_decode_ms: o.server_timing.as_ref().and_then(|t| t.decode_ms),
         }
     }
 }
@@ -309,7 +322,41 @@ mod tests {
             prompt_len: Some(10),
             max_tokens: 4,
             stream: true,
+            server_queue_ms: None,
+            server_prefill_ms: None,
+            server_decode_ms: None,
         }
+    }
+
+    #[test]
+    fn a_line_carries_the_request_and_the_servers_own_timing() {
+        let t0 = tokio::time::Instant::now();
+        let mut o = Outcome::new(t0);
+        o.server_timing = Some(crate::client::ServerTiming {
+            queue_ms: Some(1.5),
+            prefill_ms: Some(20.25),
+            decode_ms: Some(80.0),
+            decode_tokens: Some(16),
+        });
+        let spec = crate::client::RequestSpec {
+            model: "m".into(),
+            max_tokens: 16,
+            stream: true,
+            prompt_tokens: Some(64),
+            ..Default::default()
+        };
+        let line = RequestLog::line(3, &spec, &o, |_| 0, 7, false);
+        let v: serde_json::Value = serde_json::to_value(&line).unwrap();
+        assert_eq!(v["prompt_len"], 64);
+        assert_eq!(v["max_tokens"], 16);
+        assert_eq!(v["stream"], true);
+        assert_eq!(v["server_queue_ms"], 1.5);
+        assert_eq!(v["server_prefill_ms"], 20.25);
+        assert_eq!(v["server_decode_ms"], 80.0);
+        // No timing, no keys.
+        let bare = Outcome::new(t0);
+        let v = serde_json::to_value(RequestLog::line(3, &spec, &bare, |_| 0, 7, false)).unwrap();
+        assert!(v.get("server_prefill_ms").is_none());
     }
 
     #[test]

@@ -107,6 +107,20 @@ pub struct InstanceConfig {
     /// `max_num_seqs`). 0 (the default) leaves prefill alone.
     #[serde(default)]
     pub prefill_slowdown: f64,
+    /// Measured instead of linear (a fitted twin): prefill × `prefill_factors[r − 1]` with r
+    /// sequences running when it is scheduled (itself included; the last entry beyond the
+    /// list). Empty (the default): `prefill_slowdown`.
+    #[serde(default)]
+    pub prefill_factors: Vec<f64>,
+    /// Each new prefill holds every running sequence's next token once for this × its prompt
+    /// compute (uncached tokens × `prefill_ms_per_token`): one engine step holding a whole
+    /// prompt, as llama.cpp's does. 0 (the default): off.
+    #[serde(default)]
+    pub prefill_stall: f64,
+    /// Measured instead of linear: ITL × `itl_factors[r − 1]` with r running (the last entry
+    /// beyond the list). Empty (the default): `decode_slowdown`.
+    #[serde(default)]
+    pub itl_factors: Vec<f64>,
     /// Tokens one engine step processes (vLLM's `max_num_batched_tokens`): the scale of
     /// `prefill_interference`.
     pub max_num_batched_tokens: usize,
@@ -164,6 +178,9 @@ impl Default for InstanceConfig {
             decode_slowdown: 0.5,
             prefill_interference: 0.0,
             prefill_slowdown: 0.0,
+            prefill_factors: Vec::new(),
+            prefill_stall: 0.0,
+            itl_factors: Vec::new(),
             max_num_batched_tokens: 2048,
             max_num_seqs: 256,
             max_waiting: 4096,
@@ -279,8 +296,26 @@ impl InstanceConfig {
             ("decode_slowdown", self.decode_slowdown),
             ("prefill_interference", self.prefill_interference),
             ("prefill_slowdown", self.prefill_slowdown),
+            ("prefill_stall", self.prefill_stall),
         ] {
             check_f64(name, v, MAX_FACTOR, "")?;
+        }
+        for (name, list) in [
+            ("prefill_factors", &self.prefill_factors),
+            ("itl_factors", &self.itl_factors),
+        ] {
+            if list.len() > 4096 {
+                return Err(invalid(
+                    name,
+                    format!("{} entries, at most 4096", list.len()),
+                ));
+            }
+            for &v in list.iter() {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(invalid(name, format!("must be numbers > 0, got {v}")));
+                }
+                check_f64(name, v, MAX_FACTOR, "")?;
+            }
         }
         for (name, v) in [
             ("header_read_timeout_s", self.header_read_timeout_s),

@@ -7,11 +7,15 @@
 //!   request blocked only by LoRA does not hold up the ones behind it (as vLLM's scheduler).
 //! - Once scheduled at `t_s`, its first token comes at `t_s + ttft_ms + uncached × prefill_ms_per_token`
 //!   (the prefix cache hits in whole blocks and always recomputes the last prompt token); with
-//!   `prefill_slowdown` f > 0, that prefill takes × (1 + f × (running − 1) / max_num_seqs).
-//! - Each later token comes `itl_ms × (1 + decode_slowdown × (running − 1) / max_num_seqs)` after the
-//!   one before, with the batch size read at that token; with `prefill_interference` f > 0, also
+//!   `prefill_slowdown` f > 0, that prefill takes × (1 + f × (running − 1) / max_num_seqs), or ×
+//!   `prefill_factors[running − 1]` when measured factors are given (a fitted twin).
+//! - Each later token comes `itl_ms × (1 + decode_slowdown × (running − 1) / max_num_seqs)` (or ×
+//!   `itl_factors[running − 1]`) after the one before, with the batch size read at that token; with `prefill_interference` f > 0, also
 //!   × (1 + f × min(1, P / max_num_batched_tokens)) where P is the uncached prompt tokens being
-//!   prefilled at that moment (vLLM's chunked prefill shares each step with decode).
+//!   prefilled at that moment (vLLM's chunked prefill shares each step with decode); with
+//!   `prefill_stall` s > 0, each new prefill instead holds every running sequence's next token
+//!   once for s × its prompt compute (uncached × `prefill_ms_per_token`), as llama.cpp's one
+//!   step holding a whole prompt does.
 //! - KV blocks in use grow with each sequence's prompt and generated tokens and are freed when it
 //!   ends; admission reserves the whole sequence, so running sequences are never preempted.
 
@@ -133,6 +137,9 @@ pub struct Engine {
     running: AtomicUsize,
     /// Uncached prompt tokens of sequences scheduled but not yet at their first token.
     prefilling: AtomicUsize,
+    /// Stall every running sequence owes to the prefills scheduled so far, µs in all
+    /// (`prefill_stall`): each sequence pays what was added since it last looked.
+    stall_total_us: AtomicU64,
     kv_used: AtomicUsize,
     seq_counter: AtomicU64,
     metrics: Arc<Metrics>,
@@ -231,6 +238,7 @@ impl Engine {
             cfg,
             running: AtomicUsize::new(0),
             prefilling: AtomicUsize::new(0),
+            stall_total_us: AtomicU64::new(0),
             kv_used: AtomicUsize::new(0),
             seq_counter: AtomicU64::new(0),
             metrics,
@@ -379,17 +387,27 @@ impl Engine {
             StdRng::seed_from_u64(self.cfg.seed ^ seq_no.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut prefill_ms =
             self.cfg.ttft_ms + (prompt_len - cached) as f64 * self.cfg.prefill_ms_per_token;
-        if self.cfg.prefill_slowdown > 0.0 {
-            // The others running when it is scheduled share its steps.
-            let others = self.running.load(Ordering::Relaxed).saturating_sub(1);
+        // The others running when it is scheduled share its steps.
+        let running = self.running.load(Ordering::Relaxed).max(1);
+        if let Some(f) = factor_at(&self.cfg.prefill_factors, running) {
+            prefill_ms *= f;
+        } else if self.cfg.prefill_slowdown > 0.0 {
             prefill_ms *= 1.0
-                + self.cfg.prefill_slowdown * others as f64 / self.cfg.max_num_seqs.max(1) as f64;
+                + self.cfg.prefill_slowdown * (running - 1) as f64
+                    / self.cfg.max_num_seqs.max(1) as f64;
         }
         let prefill = jittered(prefill_ms, self.cfg.jitter, &mut rng);
         let initial_blocks = self.blocks_for(prompt_len);
         self.kv_used.fetch_add(initial_blocks, Ordering::Relaxed);
         let prefilling = prompt_len - cached;
         self.prefilling.fetch_add(prefilling, Ordering::Relaxed);
+        if self.cfg.prefill_stall > 0.0 {
+            // One engine step holds this prompt: everyone running waits for its compute once.
+            let stall_ms =
+                prefilling as f64 * self.cfg.prefill_ms_per_token * self.cfg.prefill_stall;
+            self.stall_total_us
+                .fetch_add((stall_ms * 1000.0).round() as u64, Ordering::Relaxed);
+        }
         Ok(Sequence {
             engine: self.clone(),
             grant: Some(grant),
@@ -404,6 +422,7 @@ impl Engine {
             first_at: None,
             kv_blocks_held: initial_blocks,
             prefilling,
+            stall_seen_us: self.stall_total_us.load(Ordering::Relaxed),
             rng,
         })
     }
@@ -450,8 +469,9 @@ impl Engine {
 
     fn itl(&self, rng: &mut StdRng) -> Duration {
         let running = self.running.load(Ordering::Relaxed).max(1);
-        let mut factor =
-            1.0 + self.cfg.decode_slowdown * (running - 1) as f64 / self.cfg.max_num_seqs as f64;
+        let mut factor = factor_at(&self.cfg.itl_factors, running).unwrap_or_else(|| {
+            1.0 + self.cfg.decode_slowdown * (running - 1) as f64 / self.cfg.max_num_seqs as f64
+        });
         if self.cfg.prefill_interference > 0.0 {
             let busy = self.prefilling.load(Ordering::Relaxed) as f64
                 / self.cfg.max_num_batched_tokens as f64;
@@ -459,6 +479,13 @@ impl Engine {
         }
         jittered(self.cfg.itl_ms * factor, self.cfg.jitter, rng)
     }
+}
+
+/// The measured factor for `running` sequences (the last entry beyond the list); `None` when
+/// there is no list.
+fn factor_at(list: &[f64], running: usize) -> Option<f64> {
+    let i = running.max(1).min(list.len()).checked_sub(1)?;
+    list.get(i).copied()
 }
 
 fn secs(d: Duration) -> f64 {
@@ -506,6 +533,8 @@ pub struct Sequence {
     kv_blocks_held: usize,
     /// Uncached prompt tokens still counted in the engine's prefill load.
     prefilling: usize,
+    /// The engine's stall total when this sequence last paid it (µs).
+    stall_seen_us: u64,
     rng: StdRng,
 }
 
@@ -575,9 +604,12 @@ impl Sequence {
         let mut n = 0;
         while n < limit && !self.is_done() && self.next_at <= now {
             let at = self.next_at;
+            let stall_total = self.engine.stall_total_us.load(Ordering::Relaxed);
             if self.emitted == 0 {
                 self.first_at = Some(at);
                 self.end_prefill();
+                // Prefills scheduled while it was prefilling shared its steps: nothing owed.
+                self.stall_seen_us = stall_total;
                 self.engine.metrics.ttft.observe(secs(at - self.arrival));
             } else {
                 let gap = secs(at - self.last_at);
@@ -587,7 +619,9 @@ impl Sequence {
             self.emitted += 1;
             n += 1;
             if !self.is_done() {
-                self.next_at = later(at, self.engine.itl(&mut self.rng));
+                let owed = Duration::from_micros(stall_total.saturating_sub(self.stall_seen_us));
+                self.stall_seen_us = stall_total;
+                self.next_at = later(at, self.engine.itl(&mut self.rng) + owed);
             }
         }
         if n > 0 {

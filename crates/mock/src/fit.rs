@@ -11,12 +11,13 @@
 //!   prefill, least squares over the steps with no queue;
 //! - **ITL vs batch** (`itl_ms`, `decode_slowdown`): a line through (batch, ITL p50) over all
 //!   steps;
-//! - **prefill interference** (`prefill_interference`, `max_num_batched_tokens`): a prompt's
-//!   compute holds the others' decode for about its own length (one engine step holds both);
-//! - **jitter**: from the lightest step's ITL spread.
+//! - **prefill stall** (`prefill_stall`): a prompt's compute holds the others' next token (one
+//!   engine step holds both), from the ITL mean's excess over its median at the busiest step;
+//! - **jitter**: from the lightest step's ITL spread (p90 ÷ p50, at most ±20%).
 //!
-//! The batch of a step is the mean number of its requests in the server (Little's law: the rate
-//! of completions × their mean end-to-end time), capped at the max concurrency.
+//! The batch of a step is a closed loop's concurrency, else the mean number of its requests in
+//! the server (Little's law: the rate of completions × their mean end-to-end time), capped at
+//! the max concurrency.
 
 use serde::Serialize;
 
@@ -29,6 +30,8 @@ pub struct StepFigures {
     pub name: String,
     /// Open loop (arrivals see the time-average batch) or closed (each sees the others).
     pub open_loop: bool,
+    /// Closed loop: the requests kept in flight (the batch, up to the max concurrency).
+    pub concurrency: Option<f64>,
     /// Completed requests per second.
     pub rate: f64,
     /// Mean end-to-end time, ms.
@@ -37,8 +40,10 @@ pub struct StepFigures {
     pub ttft_p50_ms: f64,
     /// ITL p50, ms.
     pub itl_p50_ms: f64,
-    /// ITL p95, ms.
-    pub itl_p95_ms: f64,
+    /// ITL p90, ms.
+    pub itl_p90_ms: f64,
+    /// Mean ITL, ms (its excess over the median: the stalls a prefill causes).
+    pub itl_mean_ms: f64,
     /// Mean prompt tokens per request.
     pub prompt_tokens: f64,
     /// Mean output tokens per request.
@@ -50,9 +55,13 @@ pub struct StepFigures {
 }
 
 impl StepFigures {
-    /// Mean requests in the server (Little's law).
+    /// Mean requests in the server: a closed loop's concurrency, else Little's law (completions
+    /// per second × mean end-to-end time).
     pub fn in_server(&self) -> f64 {
-        self.rate * self.e2e_mean_ms / 1000.0
+        match self.concurrency {
+            Some(c) if !self.open_loop => c,
+            _ => self.rate * self.e2e_mean_ms / 1000.0,
+        }
     }
 }
 
@@ -100,22 +109,6 @@ fn slope0(pts: &[(f64, f64)]) -> Option<f64> {
     let sxx: f64 = pts.iter().map(|(x, _)| x * x).sum();
     let sxy: f64 = pts.iter().map(|(x, y)| x * y).sum();
     (sxx > 1e-12).then(|| sxy / sxx)
-}
-
-/// Least squares line y = a + b x; `None` with fewer than two distinct x.
-fn line(pts: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let n = pts.len() as f64;
-    if pts.len() < 2 {
-        return None;
-    }
-    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if sxx < 1e-9 {
-        return None;
-    }
-    let b = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
-    Some((my - b * mx, b))
 }
 
 /// Fits the mock to `steps`, serving `model`; `max_num_seqs` overrides what the server showed.
@@ -178,19 +171,20 @@ pub fn fit(
             (t1, 0.0)
         }
     };
-    // ITL vs batch: a line through (batch − 1, ITL p50).
+    // ITL vs batch: the lightest step's ITL alone, then the slow-down through the others:
+    // ITL / itl1 − 1 = slowdown × (batch − 1) / slots, least squares.
+    let itl1 = light.itl_p50_ms;
     let pts: Vec<(f64, f64)> = usable
         .iter()
-        .map(|s| (batch(s) - 1.0, s.itl_p50_ms))
+        .map(|s| ((batch(s) - batch(light)) / s_f, s.itl_p50_ms / itl1 - 1.0))
         .collect();
-    let (itl1, k) = match line(&pts) {
-        Some((a, b)) if a > 0.0 => (a, b.max(0.0)),
-        _ => {
+    let decode_slowdown = match slope0(&pts) {
+        Some(k) => k.max(0.0),
+        None => {
             notes.push("the steps' batches do not differ: ITL taken as constant".into());
-            (light.itl_p50_ms, 0.0)
+            0.0
         }
     };
-    let decode_slowdown = k * s_f / itl1;
     // TTFT vs batch, from the steps with no queue: prefill × (1 + f × others / slots).
     let others = |s: &StepFigures| {
         let b = batch(s);
@@ -202,18 +196,47 @@ pub fn fit(
         .map(|s| (others(s) / s_f, s.ttft_p50_ms / t1 - 1.0))
         .collect();
     let prefill_slowdown = slope0(&no_queue).unwrap_or(0.0).max(0.0);
-    // Interference: the server's prompt compute (`pre`) holds the others' decode for about its
-    // own length. The mock slows the others by (1 + g) for a new sequence's whole prefill
-    // phase (`base + pre`), which costs them (base + pre) × g / (1 + g): equal to `pre` when
-    // g = pre / base (capped: a prefill with no fixed part would stall them outright).
+    // Measured factors per number running (1..=slots), through the steps' own points: the
+    // linear fits above stand in only beyond the last point measured.
+    let itl_factors = factors(
+        usable
+            .iter()
+            .map(|s| (batch(s), s.itl_p50_ms / itl1))
+            .collect(),
+        slots,
+        |r| 1.0 + decode_slowdown * (r - 1.0) / s_f,
+    );
+    let prefill_factors = factors(
+        usable
+            .iter()
+            .filter(|s| s.in_server() <= 0.9 * s_f || !s.open_loop && s.in_server() <= s_f)
+            .map(|s| (others(s) + 1.0, s.ttft_p50_ms / t1))
+            .collect(),
+        slots,
+        |r| 1.0 + prefill_slowdown * (r - 1.0) / s_f,
+    );
+    let at = |f: &[f64], x: f64| interpolate(f, x);
+    // A prompt's compute holds the others' next token (one engine step holds the prompt and
+    // their decode): the gaps past the median add up, per request, to the prefills it sat
+    // through (about one per other request running, in a loop with no queue) × the stall.
     let pre = p1 * per_token;
-    let interference = if pre > 0.0 {
-        (pre / base.max(itl1)).min(50.0)
-    } else {
-        0.0
+    let stall_from = usable
+        .iter()
+        .filter(|s| s.in_server() <= s_f && batch(s) >= 1.5 && s.itl_mean_ms > 0.0)
+        .max_by(|a, b| batch(a).total_cmp(&batch(b)));
+    // The lightest step has no prefills of others: its own excess (timer noise, a skewed
+    // gap distribution) is not a stall, and is taken off in proportion.
+    let own_excess = (light.itl_mean_ms - light.itl_p50_ms).max(0.0) / itl1;
+    let prefill_stall = match stall_from {
+        Some(s) if pre > 0.0 => {
+            let excess = (s.itl_mean_ms - s.itl_p50_ms - own_excess * s.itl_p50_ms).max(0.0)
+                * (s.output_tokens - 1.0);
+            (excess / (batch(s) - 1.0) / pre).clamp(0.0, 5.0)
+        }
+        _ => 0.0,
     };
-    let jitter = ((light.itl_p95_ms / light.itl_p50_ms - 1.0) / 0.9).clamp(0.0, 0.5);
-    let mean_prompt = usable.iter().map(|s| s.prompt_tokens).sum::<f64>() / usable.len() as f64;
+    // Uniform ±j puts p90 at 1 + 0.8 j; a heavy tail (a rare slow gap) is not jitter: capped.
+    let jitter = ((light.itl_p90_ms / light.itl_p50_ms - 1.0) / 0.8).clamp(0.0, 0.2);
     let instance = InstanceConfig {
         model: model.to_string(),
         ttft_ms: round3(base),
@@ -221,8 +244,9 @@ pub fn fit(
         itl_ms: round3(itl1),
         decode_slowdown: round3(decode_slowdown),
         prefill_slowdown: round3(prefill_slowdown),
-        prefill_interference: round3(interference),
-        max_num_batched_tokens: (mean_prompt.round() as usize).max(1),
+        prefill_factors: prefill_factors.iter().map(|f| round3(*f)).collect(),
+        itl_factors: itl_factors.iter().map(|f| round3(*f)).collect(),
+        prefill_stall: round3(prefill_stall),
         max_num_seqs: slots,
         jitter: round3(jitter),
         kv_blocks: 1 << 20,
@@ -239,11 +263,10 @@ pub fn fit(
                 queued,
                 ttft_p50_ms: s.ttft_p50_ms,
                 ttft_model_ms: (queued == 0.0).then(|| {
-                    (base + s.prompt_tokens * per_token)
-                        * (1.0 + prefill_slowdown * others(s) / s_f)
+                    (base + s.prompt_tokens * per_token) * at(&prefill_factors, others(s) + 1.0)
                 }),
                 itl_p50_ms: s.itl_p50_ms,
-                itl_model_ms: itl1 * (1.0 + decode_slowdown * (b - 1.0) / s_f),
+                itl_model_ms: itl1 * at(&itl_factors, b),
             }
         })
         .collect();
@@ -252,6 +275,52 @@ pub fn fit(
         rows,
         notes,
     })
+}
+
+/// Factors at 1, 2, …, `slots` running: linear between the measured points (x = running,
+/// y = factor; anchored at (1, 1), points at one x averaged), `linear` beyond the last one
+/// (continued from it).
+fn factors(mut pts: Vec<(f64, f64)>, slots: usize, linear: impl Fn(f64) -> f64) -> Vec<f64> {
+    pts.retain(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0);
+    pts.push((1.0, 1.0));
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Points closer than 0.05 in x are one point.
+    let mut merged: Vec<(f64, f64, f64)> = Vec::new();
+    for (x, y) in pts {
+        match merged.last_mut() {
+            Some((mx, my, n)) if (x - *mx / *n).abs() < 0.05 => {
+                *mx += x;
+                *my += y;
+                *n += 1.0;
+            }
+            _ => merged.push((x, y, 1.0)),
+        }
+    }
+    let pts: Vec<(f64, f64)> = merged.into_iter().map(|(x, y, n)| (x / n, y / n)).collect();
+    (1..=slots.max(1))
+        .map(|r| {
+            let x = r as f64;
+            let last = pts[pts.len() - 1];
+            if x >= last.0 {
+                return (last.1 + linear(x) - linear(last.0)).max(0.01);
+            }
+            let i = pts.partition_point(|p| p.0 <= x).max(1);
+            let (a, b) = (pts[i - 1], pts[i]);
+            a.1 + (b.1 - a.1) * (x - a.0) / (b.0 - a.0)
+        })
+        .collect()
+}
+
+/// The factor at `x` running (fractional: between its neighbours).
+fn interpolate(f: &[f64], x: f64) -> f64 {
+    if f.is_empty() {
+        return 1.0;
+    }
+    let x = x.clamp(1.0, f.len() as f64);
+    let i = (x.floor() as usize).clamp(1, f.len());
+    let lo = f[i - 1];
+    let hi = f[i.min(f.len() - 1)];
+    lo + (hi - lo) * (x - i as f64)
 }
 
 fn round3(v: f64) -> f64 {
@@ -278,11 +347,14 @@ mod tests {
         StepFigures {
             name: name.into(),
             open_loop: open,
+            concurrency: (!open).then_some(in_server),
             rate: in_server / e2e * 1000.0,
             e2e_mean_ms: e2e,
             ttft_p50_ms: ttft,
             itl_p50_ms: itl,
-            itl_p95_ms: itl * 1.09,
+            itl_p90_ms: itl * 1.08,
+            // Each request sits through (b − 1) prefills of 12.8 ms stall, over 63 gaps.
+            itl_mean_ms: itl + (b - 1.0) * 12.8 / 63.0,
             prompt_tokens: 128.0,
             output_tokens: 64.0,
             running_max: Some(b.ceil()),
@@ -307,10 +379,9 @@ mod tests {
         assert!((i.prefill_ms_per_token - 0.1).abs() < 1e-6, "{i:?}");
         assert!((i.prefill_slowdown - 0.5).abs() < 1e-3, "{i:?}");
         assert!((i.jitter - 0.1).abs() < 1e-3, "{i:?}");
-        // The prompt's compute (12.8 ms) holds the others for about its length: over the
-        // 42.8 ms prefill phase, 42.8 × g / (1 + g) = 12.8.
-        let g = i.prefill_interference;
-        assert!((42.8 * g / (1.0 + g) - 12.8).abs() < 0.01, "{g}");
+        // Each prefill holds the others for its whole prompt compute (12.8 ms).
+        assert!((i.prefill_stall - 1.0).abs() < 1e-3, "{i:?}");
+        assert_eq!(i.prefill_interference, 0.0);
         for r in &f.rows {
             assert!((r.itl_model_ms - r.itl_p50_ms).abs() < 1e-6, "{r:?}");
             if let Some(m) = r.ttft_model_ms {

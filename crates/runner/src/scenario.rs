@@ -135,6 +135,7 @@ fn context<'a>(
         client: client_for(t, urls)?,
         source: crate::requests::source(c, s, t, seed, sc, trace.clone())?,
         trace,
+        steps_run: Default::default(),
         urls: urls.to_string(),
         opts,
         slo: s.slo.as_ref().map(slo_limits),

@@ -147,6 +147,8 @@ pub struct Ctx<'a> {
     pub servers: Option<Arc<crate::server_metrics::ServerSampler>>,
     /// The trace replayed, if the workload is one.
     pub trace: Option<Arc<crate::trace::TraceRun>>,
+    /// Engine runs started with this context so far (later ones get prompts of their own).
+    pub steps_run: std::sync::atomic::AtomicU32,
 }
 
 /// How long before a window's edge the servers are scraped: their counts then hold nothing of
@@ -389,6 +391,19 @@ pub async fn run_step(
     // processes, Prometheus, the servers) lines up with the requests planned in it. The first
     // body is built before (it loads the tokenizer), as the engine would.
     let _ = ctx.client.body(&(ctx.source)(0));
+    // Each later engine run of the scenario (a sweep's or a stress test's next step) sends
+    // prompts of its own: with the first step's prompts again, a server's prefix cache would
+    // serve the later steps from cache and flatter them. A trace's requests are the trace's.
+    let nth = ctx
+        .steps_run
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let source: inferbench_loadgen::engine::Source = if nth == 0 || ctx.trace.is_some() {
+        ctx.source.clone()
+    } else {
+        let inner = ctx.source.clone();
+        let offset = u64::from(nth) << 40;
+        Arc::new(move |k| inner(k.wrapping_add(offset)))
+    };
     // When the measured time begins (the schedule's start, then the warm-up).
     // A window that starts at once is marked on the servers first: the schedule (and so the
     // window) starts after that scrape, not during it. The mark comes after the tokenizer is
@@ -436,7 +451,7 @@ pub async fn run_step(
     let watcher = watch_stops(s, stop, live.clone(), step_tx, tripped.clone());
     let out = engine::run(
         ctx.client.clone(),
-        ctx.source.clone(),
+        source,
         plan,
         live,
         step_rx,

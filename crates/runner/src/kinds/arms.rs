@@ -183,6 +183,7 @@ async fn windows(
                 sampler: ctx.sampler.clone(),
                 servers: ctx.servers.clone(),
                 trace: ctx.trace.clone(),
+                steps_run: Default::default(),
             };
             let mut step = Step::flat(
                 servers[idx].name.clone(),
