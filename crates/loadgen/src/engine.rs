@@ -219,7 +219,26 @@ impl Shared {
     /// Sends request `k` (with its retries) and records it; a conversation's follow-up turns
     /// are sent after it, each recorded as a request of its own.
     async fn one(&self, k: u64, planned: Instant) {
-        let mut spec = (self.source)(k);
+        let spec = (self.source)(k);
+        self.one_prepared(k, planned, spec, None).await;
+    }
+
+    /// The request `k` and its first body, built before it is due (so building them is not
+    /// counted as lateness).
+    fn prepare(&self, k: u64) -> (RequestSpec, bytes::Bytes) {
+        let spec = (self.source)(k);
+        let body = self.client.body(&spec);
+        (spec, body)
+    }
+
+    /// Sends `spec` (its first turn's `body` already built, if given) and any later turns.
+    async fn one_prepared(
+        &self,
+        k: u64,
+        planned: Instant,
+        mut spec: RequestSpec,
+        mut body: Option<bytes::Bytes>,
+    ) {
         // `spec.follow_ups` stays non-empty while the answer's text is needed for a next turn.
         let follow_ups = spec.follow_ups.clone();
         let think = spec.think_time;
@@ -236,7 +255,7 @@ impl Shared {
                 planned,
                 armed: true,
             };
-            let outcome = self.attempts(&spec).await;
+            let outcome = self.attempts(&spec, body.take()).await;
             guard.disarm();
             let ok = outcome.error.is_none();
             let text = outcome.text.clone();
@@ -261,8 +280,12 @@ impl Shared {
         }
     }
 
-    async fn attempts(&self, spec: &RequestSpec) -> crate::client::Outcome {
-        let body = self.client.body(spec);
+    async fn attempts(
+        &self,
+        spec: &RequestSpec,
+        body: Option<bytes::Bytes>,
+    ) -> crate::client::Outcome {
+        let body = body.unwrap_or_else(|| self.client.body(spec));
         let mut outcome = self.client.send(spec, body.clone()).await;
         let first_sent = outcome.sent;
         let mut attempt = 0;
@@ -544,6 +567,9 @@ enum Admit {
     Capped,
 }
 
+/// How long before an open-loop arrival is due its request is built.
+const PREPARE_LEAD: Duration = Duration::from_millis(2);
+
 /// Open loop: sends each arrival of `schedule` at its planned instant, whatever the server does.
 async fn dispatch_open(
     d: &Dispatch,
@@ -573,23 +599,32 @@ async fn dispatch_open(
             // Another shard's arrival: it counts towards the cap, this process does not send it.
             continue;
         }
+        // Woken a little early: the request and its body are built before it is due, then it
+        // leaves at its instant (building a long prompt is not lateness).
         tokio::select! {
-            _ = deadline.sleep_until(planned) => {}
+            _ = deadline.sleep_until(planned.checked_sub(PREPARE_LEAD).unwrap_or(planned)) => {}
             _ = stop.wait_for(|s| *s) => {
                 d.stop();
                 break;
             }
         }
-        if d.shared.live.in_flight.load(Ordering::Relaxed) >= max_in_flight as u64 {
-            if planned >= d.shared.warmup_end {
-                d.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            continue;
-        }
-        d.start_one();
+        let dd = d.clone();
         let s = d.shared.clone();
         tasks.spawn(async move {
-            s.one(k, planned).await;
+            let (spec, body) = s.prepare(k);
+            Deadline::new(planned, true).sleep_until(planned).await;
+            // Stopped before it was due: never sent, in no count.
+            if dd.stopped.load(Ordering::Relaxed) {
+                return;
+            }
+            if s.live.in_flight.load(Ordering::Relaxed) >= max_in_flight as u64 {
+                if planned >= s.warmup_end {
+                    dd.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+            dd.start_one();
+            s.one_prepared(k, planned, spec, Some(body)).await;
             s.live.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
         // Reap finished tasks so the set stays small on long runs.

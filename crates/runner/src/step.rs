@@ -151,6 +151,10 @@ pub struct Ctx<'a> {
     pub steps_run: std::sync::atomic::AtomicU32,
 }
 
+/// How far ahead of now a schedule starts: the engine is set up and the first request built
+/// before it is due (a first request late by the engine's own start-up is not the target's).
+const SCHEDULE_LEAD: Duration = Duration::from_millis(20);
+
 /// How long before a window's edge the servers are scraped: their counts then hold nothing of
 /// the window's first request.
 const EDGE_LEAD: Duration = Duration::from_millis(10);
@@ -418,7 +422,7 @@ pub async fn run_step(
     };
     let schedule_start = ctx
         .start_at
-        .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_millis(2));
+        .unwrap_or_else(|| tokio::time::Instant::now() + SCHEDULE_LEAD);
     plan.start_at = Some(schedule_start);
     let measured_from = schedule_start + step.warmup;
     // The servers are scraped at each window's edge, just before it, so each window's counts
