@@ -41,6 +41,23 @@ pub fn model_mix(s: &Scenario, target: &Target) -> Vec<(String, f64)> {
     mix
 }
 
+/// Request `k`'s own randomness (the same whichever shard or step sends it).
+fn request_rng(seed: u64, k: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// A model drawn from the weighted `mix` (weights summing to `total`); the first if it is empty.
+fn pick_model(mix: &[(String, f64)], total: f64, rng: &mut Xoshiro256PlusPlus) -> String {
+    let mut pick = rng.random::<f64>() * total;
+    for (name, wt) in mix {
+        if pick < *wt {
+            return name.clone();
+        }
+        pick -= wt;
+    }
+    mix.first().map(|m| m.0.clone()).unwrap_or_default()
+}
+
 /// One class of a weighted mix (or `default` when there is no mix).
 fn pick_dist<'a>(
     mix: &'a [(LengthDist, f64)],
@@ -122,17 +139,8 @@ pub fn source(
         let served: Vec<String> = target.models.clone();
         return Ok(Arc::new(move |k| {
             let r = tr.row(k);
-            let mut rng =
-                Xoshiro256PlusPlus::seed_from_u64(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let mut pick = rng.random::<f64>() * total;
-            let mut model = mix.first().map(|m| m.0.clone()).unwrap_or_default();
-            for (name, wt) in &mix {
-                if pick < *wt {
-                    model = name.clone();
-                    break;
-                }
-                pick -= wt;
-            }
+            let mut rng = request_rng(seed, k);
+            let mut model = pick_model(&mix, total, &mut rng);
             if let Some(m) = r.model.as_ref().filter(|m| served.contains(m)) {
                 model = m.clone();
             }
@@ -151,17 +159,8 @@ pub fn source(
         }));
     }
     Ok(Arc::new(move |k| {
-        let mut rng =
-            Xoshiro256PlusPlus::seed_from_u64(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut pick = rng.random::<f64>() * total;
-        let mut model = mix.first().map(|m| m.0.clone()).unwrap_or_default();
-        for (name, wt) in &mix {
-            if pick < *wt {
-                model = name.clone();
-                break;
-            }
-            pick -= wt;
-        }
+        let mut rng = request_rng(seed, k);
+        let mut model = pick_model(&mix, total, &mut rng);
         let stream = rng.random::<f64>() < stream_ratio;
         let mut max_tokens = pick_dist(&output_mix, &output_dist, &mut rng)
             .sample(&mut rng)
