@@ -590,7 +590,7 @@ impl RunResult {
     /// histograms add exactly; durations take the longer; timelines align.
     pub fn merge(&mut self, other: &RunResult) {
         self.add(other);
-        self.join_observations(other);
+        self.take_observations(other, false);
         self.duration_s = self.duration_s.max(other.duration_s);
         self.timeline.merge(&other.timeline);
         // Every shard scraped the same servers over the same window: one view, not their sum.
@@ -604,7 +604,7 @@ impl RunResult {
     /// arm): counts and histograms add exactly, durations add, timelines follow each other.
     pub fn append(&mut self, next: &RunResult) {
         self.add(next);
-        self.add_observations(next);
+        self.take_observations(next, true);
         self.timeline.merge_at(&next.timeline, self.duration_s);
         self.duration_s += next.duration_s;
         match (&mut self.server, &next.server) {
@@ -647,57 +647,37 @@ impl RunResult {
         }
     }
 
-    /// What was observed beside the requests (watched processes, Prometheus series, windows)
-    /// over a later window: process CPU and series increases add, windows follow.
-    fn add_observations(&mut self, next: &RunResult) {
-        for p in &next.processes {
+    /// What was observed beside the requests (watched processes, Prometheus series, windows),
+    /// from `other`. A later window (`add`): process CPU and series increases add, windows
+    /// follow. Another shard over the same window (not `add`): a process or series both saw is
+    /// one observation, kept once (N shards reading one Prometheus would count its CPU N
+    /// times); what only the other saw (its own pod's processes) joins.
+    fn take_observations(&mut self, other: &RunResult, add: bool) {
+        for p in &other.processes {
             match self
                 .processes
                 .iter_mut()
                 .find(|q| q.name == p.name && q.pid == p.pid)
             {
-                Some(q) => q.add(p),
+                Some(q) if add => q.add(p),
+                Some(_) => {}
                 None => self.processes.push(p.clone()),
             }
         }
-        self.windows.extend(next.windows.iter().copied());
-        for p in &next.prometheus {
+        for w in &other.windows {
+            if add || !self.windows.contains(w) {
+                self.windows.push(*w);
+            }
+        }
+        for p in &other.prometheus {
             match self
                 .prometheus
                 .iter_mut()
                 .find(|q| q.metric == p.metric && q.labels == p.labels)
             {
-                Some(q) => q.add(p),
+                Some(q) if add => q.add(p),
+                Some(_) => {}
                 None => self.prometheus.push(p.clone()),
-            }
-        }
-    }
-
-    /// The same observations over the same window from another shard: a process or series
-    /// both saw is one observation (kept once, not added: N shards reading one Prometheus
-    /// would count its CPU N times); what only the other saw (its own pod's processes) joins.
-    fn join_observations(&mut self, other: &RunResult) {
-        for p in &other.processes {
-            if !self
-                .processes
-                .iter()
-                .any(|q| q.name == p.name && q.pid == p.pid)
-            {
-                self.processes.push(p.clone());
-            }
-        }
-        for w in &other.windows {
-            if !self.windows.contains(w) {
-                self.windows.push(*w);
-            }
-        }
-        for p in &other.prometheus {
-            if !self
-                .prometheus
-                .iter()
-                .any(|q| q.metric == p.metric && q.labels == p.labels)
-            {
-                self.prometheus.push(p.clone());
             }
         }
     }

@@ -415,10 +415,11 @@ fn json_rows(
             continue;
         }
         let json_err = |e: serde_json::Error| err(line, e.column() as u64, e.to_string());
+        // The column where `key` is written on the line (1 if it is not).
+        let col = |key: &str| l.find(&format!("\"{key}\"")).map_or(1, |p| p as u64 + 1);
         let r = match format {
             TraceFormat::Mooncake => {
                 let m: MooncakeLine = serde_json::from_str(l).map_err(json_err)?;
-                let col = |key: &str| l.find(&format!("\"{key}\"")).map_or(1, |p| p as u64 + 1);
                 if !(m.timestamp.is_finite() && (0.0..=3.2e12).contains(&m.timestamp)) {
                     return Err(err(
                         line,
@@ -471,7 +472,6 @@ fn json_rows(
                         .or_default() += 1;
                     continue;
                 };
-                let col = |key: &str| l.find(&format!("\"{key}\"")).map_or(1, |p| p as u64 + 1);
                 let prompt = tokens(&prompt.to_string())
                     .map_err(|m| err(line, col("prompt_len"), format!("prompt_len: {m}")))?;
                 let output = tokens(&output.to_string())
