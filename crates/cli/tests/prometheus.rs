@@ -405,8 +405,11 @@ fn the_servers_side_reads_from_prometheus() {
         d["server_requests"].as_f64().unwrap(),
         d["client_requests"].as_f64().unwrap(),
     );
+    // Prometheus samples the counters every 500 ms and each window edge is interpolated
+    // between two samples: on a busy machine an edge can be off by up to a scrape interval,
+    // i.e. 10 requests at 20 req/s (110 of 120 seen once in CI).
     assert!(
-        client >= 110.0 && (server - client).abs() <= 0.05 * client + 2.0,
+        client >= 110.0 && (server - client).abs() <= 2.0 * 0.5 * 20.0,
         "{d}"
     );
     let prefill = d["prefill"]["mean_ms"].as_f64().unwrap();
