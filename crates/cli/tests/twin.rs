@@ -12,8 +12,16 @@ fn stages(url: &str) -> String {
     )
 }
 
-/// Runs the stages against `url` into `dir/out`; (TTFT p50, ITL p50) per stage, ms.
-fn measure(dir: &std::path::Path, url: &str) -> Vec<(String, f64, f64)> {
+/// One stage's figures, ms.
+struct Step {
+    name: String,
+    ttft_p50: f64,
+    ttft_mean: f64,
+    itl_p50: f64,
+}
+
+/// Runs the stages against `url` into `dir/out`; the TTFT and ITL figures of each stage.
+fn measure(dir: &std::path::Path, url: &str) -> Vec<Step> {
     std::fs::write(dir.join("s.yaml"), stages(url)).unwrap();
     let o = common::inferbench()
         .arg("run")
@@ -37,11 +45,12 @@ fn measure(dir: &std::path::Path, url: &str) -> Vec<(String, f64, f64)> {
         .iter()
         .map(|st| {
             let l = &st["result"]["total"]["latency"];
-            (
-                st["name"].as_str().unwrap().to_string(),
-                l["ttft"]["p50_ms"].as_f64().unwrap(),
-                l["itl"]["p50_ms"].as_f64().unwrap(),
-            )
+            Step {
+                name: st["name"].as_str().unwrap().to_string(),
+                ttft_p50: l["ttft"]["p50_ms"].as_f64().unwrap(),
+                ttft_mean: l["ttft"]["mean_ms"].as_f64().unwrap(),
+                itl_p50: l["itl"]["p50_ms"].as_f64().unwrap(),
+            }
         })
         .collect()
 }
@@ -109,13 +118,32 @@ fn a_fitted_twin_gives_back_the_servers_settings_and_medians() {
     std::fs::create_dir_all(&twin_dir).unwrap();
     let again = measure(&twin_dir, &format!("http://{}", twin.addrs[0]));
     assert_eq!(measured.len(), again.len());
-    for ((name, t1, i1), (_, t2, i2)) in measured.iter().zip(&again) {
-        eprintln!("{name}: TTFT p50 {t1:.2} vs {t2:.2} ms, ITL p50 {i1:.2} vs {i2:.2} ms");
+    for (a, b) in measured.iter().zip(&again) {
+        eprintln!(
+            "{}: TTFT p50 {:.2} vs {:.2} ms, mean {:.2} vs {:.2} ms, ITL p50 {:.2} vs {:.2} ms",
+            a.name, a.ttft_p50, b.ttft_p50, a.ttft_mean, b.ttft_mean, a.itl_p50, b.itl_p50
+        );
+        // Past the batch limit (c6: 6 users, 4 slots) a request's wait depends on where the
+        // 4 running ones are in their decode when it comes: the TTFT is bimodal and its
+        // median flips between the modes from run to run (30.8 vs 94.3 ms seen in CI). The
+        // mean is fixed by Little's law (6 users / throughput), so that is what must agree.
+        let (t1, t2) = if a.name == "c6" {
+            (a.ttft_mean, b.ttft_mean)
+        } else {
+            (a.ttft_p50, b.ttft_p50)
+        };
         assert!(
             (t2 - t1).abs() <= 0.35 * t1,
-            "{name}: TTFT p50 {t1} vs {t2}"
+            "{}: TTFT {t1} vs {t2}",
+            a.name
         );
-        assert!((i2 - i1).abs() <= 0.35 * i1, "{name}: ITL p50 {i1} vs {i2}");
+        assert!(
+            (b.itl_p50 - a.itl_p50).abs() <= 0.35 * a.itl_p50,
+            "{}: ITL p50 {} vs {}",
+            a.name,
+            a.itl_p50,
+            b.itl_p50
+        );
     }
 }
 
