@@ -22,7 +22,8 @@ pub const EXIT_THRESHOLDS: u8 = 99;
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A scenario file (YAML). Without it and without --target, the built-in suite runs against
-    /// the embedded mock fleet.
+    /// the embedded mock fleet (or, with --rate, --concurrency, --duration, --requests or
+    /// --trace, that one scenario does).
     file: Option<PathBuf>,
     /// With a file: run only this scenario.
     #[arg(long)]
@@ -248,6 +249,13 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     Ok(parse_dur(s)?)
 }
 
+/// Whether the command line describes a load of its own (`--rate`, `--concurrency`,
+/// `--duration` or `--requests`): with no file and no target it runs against the embedded fleet
+/// instead of the built-in suite.
+fn adhoc_load_given(a: &RunArgs) -> bool {
+    a.rate.is_some() || a.concurrency.is_some() || a.duration.is_some() || a.requests.is_some()
+}
+
 /// The one scenario the ad-hoc flags describe, against `url`.
 fn adhoc(a: &RunArgs, url: &str) -> AdHoc {
     AdHoc {
@@ -305,8 +313,9 @@ pub async fn run(a: RunArgs) -> anyhow::Result<u8> {
             let cfg = adhoc(&a, url).config()?;
             (cfg, None, None, "command line".to_string())
         }
-        // A trace with no target: against the embedded fleet.
-        (None, None) if a.trace.is_some() => {
+        // Ad-hoc load or a trace with no target: that one scenario against the embedded fleet
+        // (not the built-in suite with the flags dropped).
+        (None, None) if a.trace.is_some() || adhoc_load_given(&a) => {
             let cfg = adhoc(&a, "embedded").config()?;
             (cfg, None, None, "command line".to_string())
         }

@@ -202,3 +202,39 @@ fn run_against_nothing_fails_fast_with_the_address() {
     assert!(started.elapsed() < Duration::from_secs(8));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&addr.to_string()));
 }
+
+#[test]
+fn load_flags_without_a_target_run_that_scenario_on_the_embedded_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::inferbench()
+        .args([
+            "run",
+            "--concurrency",
+            "2",
+            "--requests",
+            "20",
+            "--prompt-tokens",
+            "32",
+            "--output-tokens",
+            "8",
+            "--no-history",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    // One scenario (not the built-in suite with the flags dropped), exactly as asked.
+    let scenarios = r["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 1, "{stdout}");
+    let c = &scenarios[0]["total"]["total"]["counts"];
+    assert_eq!(c["requests"].as_u64(), Some(20), "{c}");
+    assert_eq!(c["ok"].as_u64(), Some(20), "{c}");
+    assert_eq!(c["input_tokens"].as_u64(), Some(20 * 32), "{c}");
+    assert_eq!(c["output_tokens"].as_u64(), Some(20 * 8), "{c}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("built-in suite"));
+}

@@ -166,7 +166,10 @@ fn the_queue_grows_past_saturation_and_the_residual_stays_small() {
         (ours - own_mean).abs() <= 0.05 * own_mean,
         "queue mean {ours} vs the mock's own {own_mean}"
     );
-    assert!(html.contains("Where the time to first token went (mean)"));
+    assert!(
+        html.contains("Where the time of a request went (mean): to the first token, then decode")
+    );
+    assert!(html.contains(">decode<"), "the decode part of the bar");
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //!
 //! The scenario file in the ConfigMap is the rendered scenario only (with the file's targets,
 //! without its suite): its arms are turned into URL arms on the gateway's routes (so `epp` is the
-//! real EPP, `proxy-rr` the gateway's own balancing, `direct` the fleet's Service), and a
-//! `prompts_file` is carried along beside it.
+//! real EPP, `proxy-rr` the gateway's own balancing, `direct` the fleet's Service), and its
+//! `prompts_file` and `workload.trace` file are carried along beside it.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +35,8 @@ pub const CONFIG_DIR: &str = "/config";
 pub const SCENARIO_KEY: &str = "scenario.yaml";
 /// The prompts file's key in the ConfigMap (the scenario names it relatively).
 pub const PROMPTS_KEY: &str = "prompts.jsonl";
+/// The trace file's key in the ConfigMap, before its extension (`trace.csv`, `trace.jsonl`).
+pub const TRACE_KEY: &str = "trace";
 /// Where each pod writes its report files (an emptyDir; the report also goes to stdout).
 pub const RESULTS_DIR: &str = "/results";
 /// Largest ConfigMap the API server accepts.
@@ -160,13 +162,38 @@ pub fn load_url(plan: &Plan<'_>) -> String {
     plan.route_url(&plan.variants[0].key)
 }
 
-/// Whether scenario `s` can be split over pods (`run --shard`): a rate, concurrency, stages or
-/// users load without routing arms. A sweep's and a stress test's next step depends on what the
-/// last one measured, and arms alternate windows one after another: those run on one pod.
+/// Whether scenario `s` can be split over pods (`run --shard`): a rate, concurrency, stages,
+/// users or trace load without routing arms (the rule `runner::check_sharding` applies). A
+/// sweep's and a stress test's next step depends on what the last one measured, and arms
+/// alternate windows one after another: those run on one pod.
 pub fn shardable(s: &Scenario) -> bool {
     let l = &s.load;
+    let trace_instants = s.workload.trace.is_some()
+        && l.rate.is_none()
+        && l.concurrency.is_none()
+        && l.stages.is_none()
+        && l.users.is_none()
+        && l.sweep.is_none()
+        && l.stress.is_none();
     s.arms.is_empty()
-        && (l.rate.is_some() || l.concurrency.is_some() || l.stages.is_some() || l.users.is_some())
+        && (l.rate.is_some()
+            || l.concurrency.is_some()
+            || l.stages.is_some()
+            || l.users.is_some()
+            || trace_instants)
+}
+
+/// The ConfigMap key a trace file travels under: `trace` and the file's own extension (the
+/// format is told by the first line or by `format:`, never by the name).
+pub fn trace_key(path: &str) -> String {
+    match std::path::Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| !e.is_empty() && e.len() <= 16 && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        Some(ext) => format!("{TRACE_KEY}.{ext}"),
+        None => TRACE_KEY.to_string(),
+    }
 }
 
 /// Each pod's arguments to `inferbench`: a shard of the plan from the common start, or (a
@@ -215,6 +242,8 @@ pub fn scenario_files(plan: &Plan<'_>) -> Result<BTreeMap<String, String>, Rende
     let mut doc: Doc = serde_saphyr::from_str(&cfg.text)
         .map_err(|e| RenderError::field(cfg, "", format!("cannot read it again: {e}")))?;
     let mut data = BTreeMap::new();
+    // The carried file that weighs most, named if the ConfigMap is too big.
+    let mut biggest = (plan.field("workload"), 0usize);
     let Doc::Map(top) = &mut doc else {
         return Err(RenderError::field(cfg, "", "not a mapping"));
     };
@@ -241,16 +270,50 @@ pub fn scenario_files(plan: &Plan<'_>) -> Result<BTreeMap<String, String>, Rende
                     .collect(),
             );
         }
-        if let Some(pf) = &plan.scenario.workload.prompts_file {
-            let field = plan.field("workload.prompts_file");
-            let path = cfg.relative(pf);
+        // Files the scenario names, read here and carried under a fixed key the rewritten
+        // scenario names instead: (field, path as written, key, the YAML keys to rewrite).
+        let w = &plan.scenario.workload;
+        let carried = [
+            w.prompts_file.as_ref().map(|pf| {
+                (
+                    "workload.prompts_file",
+                    pf.value.clone(),
+                    PROMPTS_KEY.to_string(),
+                    &["prompts_file"][..],
+                )
+            }),
+            w.trace.as_ref().map(|t| {
+                (
+                    "workload.trace.path",
+                    t.path.value.clone(),
+                    trace_key(&t.path.value),
+                    &["trace", "path"][..],
+                )
+            }),
+        ];
+        for (field, file, key, keys) in carried.into_iter().flatten() {
+            let field = plan.field(field);
+            let path = cfg.relative(&file);
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| RenderError::field(cfg, &field, format!("{}: {e}", path.display())))?;
-            data.insert(PROMPTS_KEY.to_string(), text);
-            if let Some(w) = s.get_mut("workload")
-                && let Some(p) = w.get_mut("prompts_file")
-            {
-                *p = Doc::str(PROMPTS_KEY);
+            let size = key.len() + text.len();
+            if size > biggest.1 {
+                biggest = (field.clone(), size);
+            }
+            data.insert(key.clone(), text);
+            let mut at = s.get_mut("workload");
+            for k in keys {
+                at = at.and_then(|d| d.get_mut(k));
+            }
+            match at {
+                Some(p) => *p = Doc::str(&key),
+                None => {
+                    return Err(RenderError::field(
+                        cfg,
+                        &field,
+                        "not found again in the file as written",
+                    ));
+                }
             }
         }
         *list = vec![s];
@@ -265,9 +328,9 @@ pub fn scenario_files(plan: &Plan<'_>) -> Result<BTreeMap<String, String>, Rende
     if size > MAX_CONFIG_MAP_BYTES {
         return Err(RenderError::field(
             cfg,
-            &plan.field("workload.prompts_file"),
+            &biggest.0,
             format!(
-                "the scenario and its prompts make {size} bytes, above a ConfigMap's {MAX_CONFIG_MAP_BYTES}"
+                "the scenario and the files it names make {size} bytes, above a ConfigMap's {MAX_CONFIG_MAP_BYTES}; the pods read them from one, so cut the file to the part that is replayed (e.g. `head -n 20001 trace.csv > part.csv`)"
             ),
         ));
     }

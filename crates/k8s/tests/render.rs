@@ -496,6 +496,72 @@ fn a_prompts_file_travels_with_the_scenario() {
 }
 
 #[test]
+fn a_trace_travels_with_the_scenario_and_its_instants_are_sharded() {
+    let cfg = load("trace-replay.yaml");
+    for (scenario, file, key) in [
+        (
+            "azure-conversation",
+            "traces/azure-conv-sample.csv",
+            "trace.csv",
+        ),
+        (
+            "mooncake-prefixes",
+            "traces/mooncake-sample.jsonl",
+            "trace.jsonl",
+        ),
+    ] {
+        let ms = render(&cfg, &opts(Some(scenario))).unwrap();
+        check_common(&ms, "inferbench");
+        let data = config_map(&ms, &format!("{scenario}-scenario"))
+            .data
+            .clone()
+            .unwrap();
+        assert_eq!(data[key], std::fs::read_to_string(example(file)).unwrap());
+        // The pods read the scenario beside the trace: it validates there (the trace is read
+        // whole at validation) with the trace's settings kept.
+        let dir = tempfile::tempdir().unwrap();
+        for (k, v) in &data {
+            std::fs::write(dir.path().join(k), v).unwrap();
+        }
+        let pod_cfg = Config::load(&dir.path().join("scenario.yaml"))
+            .unwrap_or_else(|e| panic!("{scenario}: {e}"));
+        let s = &pod_cfg.file.scenarios[0];
+        let t = s.workload.trace.as_ref().unwrap();
+        assert_eq!(t.path.value, key);
+        let scale = t.time_scale.as_ref().map(|x| x.value);
+        assert_eq!(scale, (scenario == "mooncake-prefixes").then_some(0.5));
+        // The trace's own instants split over the Job's pods, from one start.
+        let js = job(&ms).spec.clone().unwrap();
+        assert_eq!((js.completions, js.parallelism), (Some(4), Some(4)));
+        let run = js.template.spec.unwrap().containers[0]
+            .args
+            .clone()
+            .unwrap();
+        let i = run.iter().position(|a| a == "--shard").unwrap();
+        assert_eq!(run[i + 1], "$(JOB_COMPLETION_INDEX)/4");
+    }
+}
+
+#[test]
+fn a_file_too_big_for_a_config_map_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = String::from("TIMESTAMP,ContextTokens,GeneratedTokens\n");
+    for i in 0..80_000 {
+        big.push_str(&format!("{}.5,100,10\n", i));
+    }
+    std::fs::write(dir.path().join("big.csv"), big).unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        "targets: [{name: t, url: embedded, models: [m]}]\nscenarios:\n  - name: big\n    workload:\n      trace: {path: big.csv, format: azure}\n",
+    )
+    .unwrap();
+    let cfg = Config::load(&dir.path().join("s.yaml")).unwrap();
+    let e = render(&cfg, &opts(None)).unwrap_err().to_string();
+    assert!(e.contains("scenarios[0].workload.trace.path"), "{e}");
+    assert!(e.contains("above a ConfigMap's 1048576"), "{e}");
+}
+
+#[test]
 fn named_picker_arms_get_their_own_epp_with_their_weights() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("arms.yaml");

@@ -332,6 +332,23 @@ pub struct Decomposition {
     pub warnings: Vec<String>,
 }
 
+impl Decomposition {
+    /// Mean decode time of a request after its first token, ms: the servers' time per token
+    /// after the first times the tokens after the first per request (the servers' counts where
+    /// they gave them, else the client's). With the TTFT parts it makes the end-to-end bar.
+    pub fn decode_mean_ms(&self) -> Option<f64> {
+        let per_token = self.decode_per_token_ms?;
+        let (tokens, requests) = match (self.server_generation_tokens, self.server_requests) {
+            (Some(t), Some(n)) if n > 0.0 => (t, n),
+            _ => (
+                self.client_output_tokens as f64,
+                self.client_requests as f64,
+            ),
+        };
+        (requests > 0.0).then(|| per_token * (tokens / requests - 1.0).max(0.0))
+    }
+}
+
 /// Replaces the parts the servers' per-request timings know, exactly at every percentile: the
 /// prefill, the queue (when timed), and the residual per request.
 pub fn apply_request_timings(d: &mut Decomposition, t: &RequestTimings, client: Part) {
@@ -598,5 +615,33 @@ mod tests {
         assert!((d.prefill.unwrap().mean_ms - 20.0).abs() < 1e-9);
         assert!((d.network_gateway.unwrap().mean_ms - 5.0).abs() < 1e-9);
         assert!((d.decode_per_token_ms.unwrap() - 10.0).abs() < 1e-9);
+        // No server request count: the client's 10 requests of 10 tokens, 9 decoded each.
+        assert!((d.decode_mean_ms().unwrap() - 90.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_requests_decode_is_its_tokens_after_the_first() {
+        let d = Decomposition {
+            decode_per_token_ms: Some(2.0),
+            server_generation_tokens: Some(300.0),
+            server_requests: Some(10.0),
+            client_output_tokens: 1,
+            client_requests: 1,
+            ..Default::default()
+        };
+        // The servers' counts win: 30 tokens a request, 29 after the first.
+        assert!((d.decode_mean_ms().unwrap() - 58.0).abs() < 1e-9);
+        let none = Decomposition {
+            decode_per_token_ms: Some(2.0),
+            ..Default::default()
+        };
+        assert_eq!(none.decode_mean_ms(), None);
+        let one_token = Decomposition {
+            decode_per_token_ms: Some(2.0),
+            client_output_tokens: 5,
+            client_requests: 5,
+            ..Default::default()
+        };
+        assert_eq!(one_token.decode_mean_ms(), Some(0.0));
     }
 }

@@ -585,9 +585,9 @@ pub(super) fn resource_charts(o: &mut String, s: &ScenarioReport) -> std::fmt::R
     o.write_str("</div>\n")
 }
 
-/// Where the time to first token went, per part: one stacked bar each — network and gateway,
-/// queue, prefill — at the mean (the parts add up to the client's TTFT there). Nothing without
-/// server metrics.
+/// Where a request's time went, per part: one stacked bar each — network and gateway, queue,
+/// prefill (these add up to the client's TTFT at the mean), then the servers' decode after the
+/// first token. Nothing without server metrics.
 pub(super) fn decomposition_chart(o: &mut String, s: &ScenarioReport) -> std::fmt::Result {
     let parts: Vec<(&str, &inferbench_results::server::Decomposition)> = build::resource_parts(s)
         .into_iter()
@@ -623,6 +623,11 @@ pub(super) fn decomposition_chart(o: &mut String, s: &ScenarioReport) -> std::fm
             colour: C_TPOT,
             values: pick(&|d| d.server_other.map(|p| p.mean_ms)),
         },
+        Bars {
+            name: "decode".into(),
+            colour: C_ITL,
+            values: pick(&|d| d.decode_mean_ms()),
+        },
     ];
     let text = series
         .iter()
@@ -637,7 +642,8 @@ pub(super) fn decomposition_chart(o: &mut String, s: &ScenarioReport) -> std::fm
     bar_chart(
         o,
         &BarChart {
-            title: "Where the time to first token went (mean)".into(),
+            title: "Where the time of a request went (mean): to the first token, then decode"
+                .into(),
             categories: parts.iter().map(|(n, _)| n.to_string()).collect(),
             series,
             value_label: "ms".into(),
