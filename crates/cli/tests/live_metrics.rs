@@ -125,14 +125,14 @@ fn live_metrics_match_the_report() {
         sum(&after, "inferbench_client_itl_seconds_count", &[]),
         7.0 * ok
     );
-    // With a 5 ms TTFT mock, every TTFT is under 250 ms.
-    assert_eq!(
-        sum(
-            &after,
-            "inferbench_client_ttft_seconds_bucket",
-            &["le=\"0.25\""]
-        ),
-        ok
+    // Every TTFT is in the +Inf bucket; with a 5 ms TTFT mock nearly all are under 250 ms
+    // (not all: one stall of a busy machine must not fail this).
+    let bucket = |le: &str| sum(&after, "inferbench_client_ttft_seconds_bucket", &[le]);
+    assert_eq!(bucket("le=\"+Inf\""), ok);
+    let fast = bucket("le=\"0.25\"");
+    assert!(
+        fast >= 0.9 * ok && fast <= ok,
+        "{fast} of {ok} under 250 ms"
     );
     assert_eq!(
         sum(&after, "inferbench_client_requests_in_flight", &[]),

@@ -80,7 +80,7 @@ fn planned(dir: &Path) -> BTreeSet<(u64, u64)> {
 
 /// Runs the plan as `n` shards (all started at one instant) and merges them.
 fn sharded(file: &Path, root: &Path, n: u32) -> (Report, BTreeSet<(u64, u64)>) {
-    let at = start_at(1_500);
+    let at = start_at(3_000);
     let children: Vec<(PathBuf, Child)> = (0..n)
         .map(|i| {
             let out = root.join(format!("n{n}-s{i}"));
@@ -135,7 +135,7 @@ fn check(load: &str, name: &str) {
     let c = spawn(
         &file,
         &one,
-        &["--start-at".into(), start_at(1_000).to_string()],
+        &["--start-at".into(), start_at(2_000).to_string()],
     );
     let o = c.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -206,7 +206,7 @@ fn merge_refuses_shards_of_different_runs() {
             .replace("seed: 3", "seed: 4"),
     )
     .unwrap();
-    let at = start_at(1_000).to_string();
+    let at = start_at(2_000).to_string();
     let a = spawn(
         &file,
         &root.join("a"),

@@ -137,8 +137,10 @@ fn a_fitted_twin_gives_back_the_servers_settings_and_medians() {
             "{}: TTFT {t1} vs {t2}",
             a.name
         );
+        // 35%, and 1 ms more: a mock woken late sends tokens together, and the gaps near 0
+        // pull a median of 4 ms gaps down by more than a third on a busy machine.
         assert!(
-            (b.itl_p50 - a.itl_p50).abs() <= 0.35 * a.itl_p50,
+            (b.itl_p50 - a.itl_p50).abs() <= 0.35 * a.itl_p50 + 1.0,
             "{}: ITL p50 {} vs {}",
             a.name,
             a.itl_p50,

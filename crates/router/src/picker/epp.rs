@@ -186,7 +186,8 @@ mod tests {
         Arc::new(e)
     }
 
-    #[tokio::test]
+    // Paused time: the scrapes stay fresh however slowly a busy machine runs the test.
+    #[tokio::test(start_paused = true)]
     async fn prefers_short_queues_and_free_cache_and_skips_saturated() {
         let p = Epp::new(EppConfig::default(), 3);
         let eps = [ep("a", 4.0, 0.5), ep("b", 0.0, 0.1), ep("c", 9.0, 0.0)];
@@ -216,7 +217,7 @@ mod tests {
         assert_eq!(Epp::new(open, 1).pick(&r, &blind), Pick::Endpoint(0));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_shared_prefix_sticks_to_its_endpoint() {
         let p = Epp::new(EppConfig::default(), 4);
         let eps: Vec<_> = (0..4).map(|i| ep(&format!("e{i}"), 0.0, 0.0)).collect();
