@@ -273,3 +273,51 @@ fn per_request_timings_give_exact_percentiles() {
         "per-request queue mean {ours} vs the mock's own {own}"
     );
 }
+
+/// Token truth: a server that streams 4 tokens an event. The ITL is counted over the server's
+/// generated tokens (15 gaps for 16 tokens, not 3 between 4 events) and its mean is the decode
+/// time per token, as the TPOT's is — not the time between events, 4 times as long.
+#[test]
+fn itl_counts_the_servers_tokens_when_events_carry_several() {
+    let m = common::start(
+        &[
+            "--port",
+            "0",
+            "--ttft-ms",
+            "5",
+            "--itl-ms",
+            "4",
+            "--tokens-per-chunk",
+            "4",
+        ],
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = common::inferbench()
+        .args(["run", "--target", &format!("http://{}", m.addrs[0])])
+        .args(["--concurrency", "2", "--requests", "20"])
+        .args(["--output-tokens", "16", "--no-history", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let t = &r["scenarios"][0]["total"]["total"];
+    assert_eq!(t["counts"]["ok"].as_u64(), Some(20), "{t}");
+    assert_eq!(t["counts"]["output_tokens"].as_u64(), Some(20 * 16));
+    let l = &t["latency"];
+    let count = |k: &str| l[k]["count"].as_u64().unwrap_or_else(|| panic!("{k}: {l}"));
+    assert_eq!(
+        count("itl"),
+        20 * 15,
+        "one ITL per server token after the first"
+    );
+    let mean = |k: &str| l[k]["mean_ms"].as_f64().unwrap();
+    let (itl, tpot) = (mean("itl"), mean("tpot"));
+    assert!(
+        (itl - tpot).abs() <= 0.15 * tpot,
+        "ITL mean {itl} ms vs TPOT mean {tpot} ms"
+    );
+}

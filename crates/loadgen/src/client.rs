@@ -256,6 +256,39 @@ impl Outcome {
         }
     }
 
+    /// Inter-token latencies as (gap per token, how many tokens it stands for), over the
+    /// server's own count of generated tokens where it gave one.
+    ///
+    /// One token per event (the usual case) gives each gap between events once. When the
+    /// server's `usage.completion_tokens` says the events carried more tokens (a server that
+    /// streams in chunks, speculative decoding) or fewer, the `n − 1` tokens after the first are
+    /// spread evenly over the `e − 1` gaps: each gap counts for its share of them (whole
+    /// numbers that add up to `n − 1`) and is divided by the tokens per gap, `(n − 1) / (e −
+    /// 1)`. So the ITL's count is the server's tokens after the first and its mean is the
+    /// decode time per server token, never the time per network event.
+    pub fn itl_samples(&self) -> impl Iterator<Item = (Duration, u64)> + '_ {
+        let gaps = self.token_events.len().saturating_sub(1) as u64;
+        let tokens = match self.completion_tokens {
+            Some(n) if gaps > 0 && n >= 1 => n - 1,
+            _ => gaps,
+        };
+        let per_gap = if gaps > 0 {
+            tokens as f64 / gaps as f64
+        } else {
+            1.0
+        };
+        self.token_events
+            .windows(2)
+            .enumerate()
+            .filter_map(move |(i, w)| {
+                let (i, t, g) = (i as u128, u128::from(tokens), u128::from(gaps));
+                // Whole shares that add up to `tokens`: ⌊(i+1)·t/g⌋ − ⌊i·t/g⌋.
+                let weight = ((i + 1) * t / g - i * t / g) as u64;
+                let gap = w[1].saturating_duration_since(w[0]);
+                (weight > 0).then(|| (gap.div_f64(per_gap), weight))
+            })
+    }
+
     /// Output tokens: the server's count when it gave one, else the events that carried text.
     pub fn output_tokens(&self) -> u64 {
         self.completion_tokens
@@ -1314,5 +1347,74 @@ mod timing_tests {
         );
         let c: Chunk<'_> = serde_json::from_str(r#"{"choices":[]}"#).unwrap();
         assert!(server_timing(c.timings, c.metrics).is_none());
+    }
+}
+
+#[cfg(test)]
+mod itl_tests {
+    use super::*;
+
+    /// An outcome whose text events came `gaps_ms` apart, the server counting `tokens`.
+    fn outcome(gaps_ms: &[u64], tokens: Option<u64>) -> Outcome {
+        let t0 = tokio::time::Instant::now();
+        let mut o = Outcome::new(t0);
+        let mut t = t0;
+        o.token_events.push(t);
+        for g in gaps_ms {
+            t += Duration::from_millis(*g);
+            o.token_events.push(t);
+        }
+        o.completion_tokens = tokens;
+        o
+    }
+
+    fn samples(o: &Outcome) -> Vec<(u64, u64)> {
+        o.itl_samples()
+            .map(|(d, n)| (d.as_micros() as u64, n))
+            .collect()
+    }
+
+    #[test]
+    fn one_token_an_event_gives_the_gaps() {
+        let o = outcome(&[5, 7, 6], Some(4));
+        assert_eq!(samples(&o), [(5_000, 1), (7_000, 1), (6_000, 1)]);
+        // No server count: the events are the tokens.
+        assert_eq!(samples(&outcome(&[5, 7, 6], None)), samples(&o));
+    }
+
+    #[test]
+    fn chunks_of_tokens_are_counted_by_the_servers_count() {
+        // 4 events, 10 tokens: 9 tokens after the first over 3 gaps, 3 a gap.
+        let o = outcome(&[30, 36, 33], Some(10));
+        assert_eq!(samples(&o), [(10_000, 3), (12_000, 3), (11_000, 3)]);
+        let n: u64 = o.itl_samples().map(|(_, n)| n).sum();
+        assert_eq!(n, 9);
+        // Uneven: 7 tokens after the first over 3 gaps → shares 2, 2, 3, each gap ÷ 7/3.
+        let o = outcome(&[21, 21, 21], Some(8));
+        let s = samples(&o);
+        assert_eq!(s.iter().map(|x| x.1).collect::<Vec<_>>(), [2, 2, 3]);
+        assert!(s.iter().all(|x| x.0 == 9_000), "{s:?}");
+        // The mean per server token is the decode time over the tokens after the first.
+        let total: u64 = s.iter().map(|(us, n)| us * n).sum();
+        assert_eq!(total, 63_000);
+    }
+
+    #[test]
+    fn fewer_tokens_than_events_and_nonsense_counts_stay_bounded() {
+        // 2 tokens over 4 events: 1 token after the first, one gap counts for it.
+        let o = outcome(&[10, 10, 10], Some(2));
+        let n: u64 = o.itl_samples().map(|(_, n)| n).sum();
+        assert_eq!(n, 1);
+        // A server that says 0 tokens: the events stand.
+        assert_eq!(
+            samples(&outcome(&[4, 4], Some(0))),
+            [(4_000, 1), (4_000, 1)]
+        );
+        // A huge count does not overflow.
+        let o = outcome(&[1, 1], Some(u64::MAX));
+        let n: u64 = o.itl_samples().map(|(_, n)| n).sum();
+        assert_eq!(n, u64::MAX - 1);
+        // One event: no gap.
+        assert_eq!(samples(&outcome(&[], Some(50))), []);
     }
 }

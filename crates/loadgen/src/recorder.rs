@@ -137,8 +137,8 @@ impl Recorded {
                             l.tpot.record(us((o.end - ft).div_f64((n - 1) as f64)));
                         }
                     }
-                    for w in o.token_events.windows(2) {
-                        l.itl.record(us(w[1] - w[0]));
+                    for (gap, tokens) in o.itl_samples() {
+                        l.itl.record_n(us(gap), tokens);
                     }
                     l.e2e.record(us(o.end - o.sent));
                     l.e2e_from_planned

@@ -91,6 +91,21 @@ impl LatencyHistogram {
         let _ = self.h.record(v);
     }
 
+    /// Records `n` equal values, µs (as [`record`](Self::record) `n` times).
+    pub fn record_n(&mut self, us: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let v = if us > MAX_US {
+            self.clamped += n;
+            MAX_US
+        } else {
+            us.max(1)
+        };
+        // In range by construction.
+        let _ = self.h.record_n(v, n);
+    }
+
     /// Values that were clamped to [`MAX_US`].
     pub fn clamped(&self) -> u64 {
         self.clamped

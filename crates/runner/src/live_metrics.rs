@@ -238,8 +238,10 @@ impl Observer for StepObserver {
         }
         if o.token_events.len() > 1 {
             let itl = m.itl.get_or_create(s);
-            for w in o.token_events.windows(2) {
-                itl.observe(w[1].saturating_duration_since(w[0]).as_secs_f64());
+            for (gap, tokens) in o.itl_samples() {
+                for _ in 0..tokens.min(10_000) {
+                    itl.observe(gap.as_secs_f64());
+                }
             }
         }
         m.output_tokens.get_or_create(s).inc_by(o.output_tokens());
