@@ -185,6 +185,27 @@ fn the_queue_grows_past_saturation_and_the_residual_stays_small() {
         html.contains("Where the time of a request went (mean): to the first token, then decode")
     );
     assert!(html.contains(">decode<"), "the decode part of the bar");
+    // The servers over time: a point a scrape (every second, and at the edges) over the 8 s,
+    // in time order, and past saturation the queue is seen in it.
+    let series = s["total"]["server"]["series"].as_array().unwrap();
+    assert!(series.len() >= 6, "{} points", series.len());
+    let t = |p: &serde_json::Value| p["unix_s"].as_f64().unwrap();
+    assert!(series.windows(2).all(|w| t(&w[0]) < t(&w[1])));
+    let waiting_max = series
+        .iter()
+        .filter_map(|p| p["waiting"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(waiting_max >= 1.0, "{series:?}");
+    assert!(
+        series
+            .iter()
+            .all(|p| p["running"].as_f64().is_some_and(|r| r <= 4.0))
+    );
+    assert!(
+        html.contains("The servers&#39; batch over time")
+            || html.contains("The servers' batch over time")
+    );
+    assert!(html.contains("KV-cache use over time"));
 }
 
 #[test]

@@ -162,6 +162,81 @@ impl GaugeStats {
     }
 }
 
+/// Most points a [`ServerView::series`] keeps: beyond it neighbours are averaged in pairs, so a
+/// run of any length stays this small.
+pub const MAX_SERIES_POINTS: usize = 600;
+
+/// The servers' gauges at one moment (one scrape, or the mean of neighbouring ones): what the
+/// report draws over time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GaugePoint {
+    /// When, Unix seconds.
+    pub unix_s: f64,
+    /// Requests running, summed over the servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<f64>,
+    /// Requests waiting, summed over the servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<f64>,
+    /// KV-cache use, 0–1, averaged over the servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_usage: Option<f64>,
+}
+
+impl GaugePoint {
+    /// The value of gauge `role` (`running`, `waiting`, `kv_usage`).
+    pub fn get(&self, role: &str) -> Option<f64> {
+        match role {
+            "running" => self.running,
+            "waiting" => self.waiting,
+            "kv_usage" => self.kv_usage,
+            _ => None,
+        }
+    }
+
+    /// Sets gauge `role`.
+    pub fn set(&mut self, role: &str, v: f64) {
+        match role {
+            "running" => self.running = Some(v),
+            "waiting" => self.waiting = Some(v),
+            "kv_usage" => self.kv_usage = Some(v),
+            _ => {}
+        }
+    }
+
+    /// The mean of two neighbours.
+    fn mean(a: &GaugePoint, b: &GaugePoint) -> GaugePoint {
+        let m = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => Some((x + y) / 2.0),
+            (x, y) => x.or(y),
+        };
+        GaugePoint {
+            unix_s: (a.unix_s + b.unix_s) / 2.0,
+            running: m(a.running, b.running),
+            waiting: m(a.waiting, b.waiting),
+            kv_usage: m(a.kv_usage, b.kv_usage),
+        }
+    }
+}
+
+/// Sorts `points` by time, keeps one point per instant, and averages neighbours in pairs until
+/// at most [`MAX_SERIES_POINTS`] remain.
+pub fn thin_series(points: &mut Vec<GaugePoint>) {
+    points.retain(|p| p.unix_s.is_finite());
+    points.sort_by(|a, b| a.unix_s.total_cmp(&b.unix_s));
+    points.dedup_by(|b, a| (a.unix_s - b.unix_s).abs() < 1e-6);
+    while points.len() > MAX_SERIES_POINTS {
+        *points = points
+            .chunks(2)
+            .map(|c| match c {
+                [a, b] => GaugePoint::mean(a, b),
+                [a] => *a,
+                _ => GaugePoint::default(),
+            })
+            .collect();
+    }
+}
+
 /// What the model servers counted over one window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServerView {
@@ -180,6 +255,10 @@ pub struct ServerView {
     /// Gauges by role (`running`, `waiting`, `kv_usage`).
     #[serde(default)]
     pub gauges: BTreeMap<String, GaugeStats>,
+    /// The gauges over time, one point per scrape in the window (at most
+    /// [`MAX_SERIES_POINTS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<GaugePoint>,
 }
 
 impl ServerView {
@@ -200,6 +279,8 @@ impl ServerView {
                 self.endpoints.push(e.clone());
             }
         }
+        self.series.extend_from_slice(&o.series);
+        thin_series(&mut self.series);
     }
 
     /// The histogram of `role`, if the servers have it and it saw anything.
@@ -617,6 +698,40 @@ mod tests {
         assert!((d.decode_per_token_ms.unwrap() - 10.0).abs() < 1e-9);
         // No server request count: the client's 10 requests of 10 tokens, 9 decoded each.
         assert!((d.decode_mean_ms().unwrap() - 90.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn series_add_in_time_order_and_stay_bounded() {
+        let pt = |t: f64, r: f64| GaugePoint {
+            unix_s: t,
+            running: Some(r),
+            ..Default::default()
+        };
+        let mut a = ServerView {
+            series: vec![pt(1.0, 1.0), pt(2.0, 2.0)],
+            ..Default::default()
+        };
+        // A later window sharing its first scrape with this one's last: kept once.
+        let b = ServerView {
+            series: vec![pt(2.0, 2.0), pt(3.0, 4.0), pt(0.5, 0.0)],
+            ..Default::default()
+        };
+        a.add(&b);
+        let ts: Vec<f64> = a.series.iter().map(|p| p.unix_s).collect();
+        assert_eq!(ts, [0.5, 1.0, 2.0, 3.0]);
+        // A day of scrapes every second: at most MAX_SERIES_POINTS, means kept.
+        let mut long: Vec<GaugePoint> = (0..86_400).map(|i| pt(i as f64, 10.0)).collect();
+        long.push(GaugePoint {
+            unix_s: f64::NAN,
+            ..Default::default()
+        });
+        thin_series(&mut long);
+        assert!(long.len() <= MAX_SERIES_POINTS && long.len() > MAX_SERIES_POINTS / 2);
+        assert!(long.iter().all(|p| p.running == Some(10.0)));
+        assert!(long.windows(2).all(|w| w[0].unix_s < w[1].unix_s));
+        // A gauge one point lacks is the other's.
+        let m = GaugePoint::mean(&pt(0.0, 4.0), &GaugePoint::default());
+        assert_eq!(m.running, Some(4.0));
     }
 
     #[test]

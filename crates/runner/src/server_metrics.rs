@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use inferbench_results::server::{GaugeStats, ServerHistogram, ServerView};
+use inferbench_results::server::{
+    GaugePoint, GaugeStats, ServerHistogram, ServerView, thin_series,
+};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -524,15 +526,30 @@ impl ServerSampler {
             ..Default::default()
         };
         deltas(a, b, &mut v);
+        let within = || {
+            all.iter()
+                .filter(move |s| s.at >= Some(ta) && s.at <= Some(tb))
+        };
         for role in inferbench_results::server::GAUGE_ROLES {
-            let vals = all
-                .iter()
-                .filter(|s| s.at >= Some(ta) && s.at <= Some(tb))
-                .filter_map(|s| s.gauge(role));
-            if let Some(g) = GaugeStats::of(vals) {
+            if let Some(g) = GaugeStats::of(within().filter_map(|s| s.gauge(role))) {
                 v.gauges.insert(role.to_string(), g);
             }
         }
+        v.series = within()
+            .filter_map(|s| {
+                let mut p = GaugePoint {
+                    unix_s: crate::promql::unix_of(s.at?),
+                    ..Default::default()
+                };
+                for role in inferbench_results::server::GAUGE_ROLES {
+                    if let Some(x) = s.gauge(role) {
+                        p.set(role, x);
+                    }
+                }
+                Some(p)
+            })
+            .collect();
+        thin_series(&mut v.series);
         Some(v)
     }
 }
@@ -620,16 +637,32 @@ pub async fn view_from_prometheus(
                         "/api/v1/query_range?query={q}&start={from:.3}&end={to:.3}&step={step:.3}"
                     ))
                     .await?;
-                let vals = series
+                let vals: Vec<(f64, f64)> = series
                     .iter()
                     .flat_map(|s| s.values.iter())
-                    .filter_map(|(_, x)| x.parse::<f64>().ok());
-                if let Some(g) = GaugeStats::of(vals) {
+                    .filter_map(|(t, x)| Some((*t, x.parse::<f64>().ok()?)))
+                    .collect();
+                if let Some(g) = GaugeStats::of(vals.iter().map(|(_, x)| *x)) {
                     v.gauges.insert(role.clone(), g);
+                    // Over time: one point per step, the roles side by side.
+                    for (t, x) in vals {
+                        match v.series.iter_mut().find(|p| (p.unix_s - t).abs() < 1e-6) {
+                            Some(p) => p.set(role, x),
+                            None => {
+                                let mut p = GaugePoint {
+                                    unix_s: t,
+                                    ..Default::default()
+                                };
+                                p.set(role, x);
+                                v.series.push(p);
+                            }
+                        }
+                    }
                     break;
                 }
             }
         }
+        thin_series(&mut v.series);
         match &mut total {
             Some(t) => t.add(&v),
             None => total = Some(v),
@@ -819,6 +852,20 @@ mod tests {
         let r = v.gauges["running"];
         assert_eq!((r.samples, r.mean, r.max), (3, 4.0, 6.0));
         assert_eq!(v.window_s, 2.0);
+        // Over time: one point per scrape, 1 s apart, with the running and KV gauges.
+        let running: Vec<Option<f64>> = v.series.iter().map(|p| p.running).collect();
+        assert_eq!(running, [Some(2.0), Some(4.0), Some(6.0)]);
+        assert!(
+            v.series
+                .iter()
+                .all(|p| p.kv_usage == Some(0.5) && p.waiting.is_none())
+        );
+        let dt: Vec<f64> = v
+            .series
+            .windows(2)
+            .map(|w| w[1].unix_s - w[0].unix_s)
+            .collect();
+        assert!(dt.iter().all(|d| (d - 1.0).abs() < 1e-3), "{dt:?}");
         // A server restart (counts went down): the end's counts, from zero.
         s.snapshots.lock().push(snap(at(3), &expo(5, 0)));
         assert_eq!(s.view(at(2), at(3)).unwrap().counters["requests"], 6.0);

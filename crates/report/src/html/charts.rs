@@ -656,3 +656,64 @@ pub(super) fn decomposition_chart(o: &mut String, s: &ScenarioReport) -> std::fm
     )?;
     o.write_str("</div>\n")
 }
+
+/// The servers over time: requests running and waiting, and KV-cache use, one point per scrape
+/// (x in seconds after warm-up, as the other timelines). Nothing without a series.
+pub(super) fn servers_over_time(o: &mut String, s: &ScenarioReport) -> std::fmt::Result {
+    let Some(v) = s.total.server.as_ref().filter(|v| v.series.len() >= 2) else {
+        return Ok(());
+    };
+    let origin = s
+        .total
+        .windows
+        .first()
+        .map(|w| w[0])
+        .filter(|t| t.is_finite() && *t > 0.0)
+        .unwrap_or(v.series[0].unix_s);
+    let end = v
+        .series
+        .last()
+        .map_or(0.0, |p| fin(p.unix_s - origin).max(0.0));
+    let line = |name: &str, colour: &'static str, dashed: bool, role: &str, scale: f64| Series {
+        name: name.to_string(),
+        colour,
+        dashed,
+        points: v
+            .series
+            .iter()
+            .map(|p| (p.unix_s - origin, p.get(role).map(|x| x * scale)))
+            .filter(|(x, _)| *x >= 0.0)
+            .collect(),
+    };
+    let chart = |title: &str, y_label: &str, series: Vec<Series>| LineChart {
+        title: title.into(),
+        x: XAxis::Numbers,
+        x_label: "seconds after warm-up (one point per scrape)".into(),
+        y_label: y_label.into(),
+        log_y: false,
+        y_extent: None,
+        // The run, and the drain after it (the servers finish what was sent).
+        x_extent: Some((0.0, fin(s.total.duration_s).max(end))),
+        series,
+        marks: stage_marks(s),
+        width: 560.0,
+        height: 300.0,
+    };
+    let has = |role: &str| v.series.iter().any(|p| p.get(role).is_some());
+    o.write_str("<div class=\"charts\">")?;
+    if has("running") || has("waiting") {
+        let series = vec![
+            line("running", C_OK, false, "running", 1.0),
+            line("waiting", C_ERR, false, "waiting", 1.0),
+        ];
+        line_chart(
+            o,
+            &chart("The servers' batch over time", "requests", series),
+        )?;
+    }
+    if has("kv_usage") {
+        let series = vec![line("KV cache", C_TOK, false, "kv_usage", 100.0)];
+        line_chart(o, &chart("KV-cache use over time", "%", series))?;
+    }
+    o.write_str("</div>\n")
+}

@@ -227,6 +227,7 @@ fn server_side(o: &mut String, s: &ScenarioReport) -> fmt::Result {
     };
     o.write_str("<h3>The servers' side</h3>\n")?;
     charts::decomposition_chart(o, s)?;
+    charts::servers_over_time(o, s)?;
     section(o, &d, Heading::H4)?;
     if let Some(sec) = build::server_side(s) {
         section(o, &sec, Heading::H4)?;
