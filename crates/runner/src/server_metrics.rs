@@ -241,6 +241,8 @@ impl Profile {
                 ("prompt_tokens", &["sglang:prompt_tokens_total"]),
                 ("generation_tokens", &["sglang:generation_tokens_total"]),
                 ("prefix_hits", &["sglang:cached_tokens_total"]),
+                // Cached over prompt tokens: the same ratio vLLM's prefix-cache counters give.
+                ("prefix_queries", &["sglang:prompt_tokens_total"]),
                 ("aborted", &["sglang:num_aborted_requests_total"]),
             ]),
             gauges: roles(&[
@@ -774,6 +776,68 @@ mod tests {
         assert_eq!(s[0].value, 35.0);
         assert_eq!((s[1].name.as_str(), s[1].value), ("plain", 2.0));
         assert!(s[2].value.is_infinite());
+    }
+
+    /// An SGLang `--enable-metrics` exposition (its metric names as SGLang's
+    /// `metrics/collector.py` registers them; values ours) after `n` requests.
+    fn sglang_exposition(n: u64, running: u64, waiting: u64) -> String {
+        let l = "{model_name=\"qwen\",engine_type=\"unified\"}";
+        let b = |le: &str, c: u64| {
+            format!("sglang:queue_time_seconds_bucket{{model_name=\"qwen\",le=\"{le}\"}} {c}\n")
+        };
+        format!(
+            "# HELP sglang:num_running_reqs The number of running requests.\n# TYPE sglang:num_running_reqs gauge\nsglang:num_running_reqs{l} {running}\nsglang:num_queue_reqs{l} {waiting}\nsglang:token_usage{l} 0.25\nsglang:prompt_tokens_total{l} {}\nsglang:generation_tokens_total{l} {}\nsglang:cached_tokens_total{l} {}\nsglang:num_requests_total{l} {n}\n{}{}{}sglang:queue_time_seconds_count{{model_name=\"qwen\"}} {n}\nsglang:queue_time_seconds_sum{{model_name=\"qwen\"}} {}\nsglang:time_to_first_token_seconds_count{l} {n}\nsglang:time_to_first_token_seconds_sum{l} {}\n",
+            n * 100,
+            n * 20,
+            n * 40,
+            b("0.005", n / 2),
+            b("0.05", n),
+            b("+Inf", n),
+            n as f64 * 0.01,
+            n as f64 * 0.05,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_sglang_server_is_read_by_its_own_names() {
+        let samples = parse(&sglang_exposition(10, 3, 2));
+        let p = Profile::detect(&samples).expect("a profile");
+        assert_eq!(p.name, "sglang");
+        let t0 = Instant::now();
+        let snap = |at: u64, text: &str| {
+            let mut s = Snapshot {
+                at: Some(t0 + Duration::from_secs(at)),
+                complete: true,
+                ..Default::default()
+            };
+            s.add(&p, &parse(text));
+            s
+        };
+        let s = ServerSampler {
+            endpoints: vec!["e:1".into()],
+            profile: Mutex::new(Some(p.clone())),
+            snapshots: Mutex::new(vec![
+                snap(0, &sglang_exposition(10, 3, 2)),
+                snap(1, &sglang_exposition(30, 5, 4)),
+            ]),
+            problems: Mutex::new(Vec::new()),
+        };
+        let v = s.view(t0, t0 + Duration::from_secs(1)).expect("a window");
+        assert_eq!(v.profile, "sglang");
+        assert_eq!(v.counters["requests"], 20.0);
+        assert_eq!(v.counters["prompt_tokens"], 2_000.0);
+        assert_eq!(v.counters["generation_tokens"], 400.0);
+        // 800 of 2,000 prompt tokens came from the cache.
+        assert_eq!(v.prefix_hit_rate(), Some(0.4));
+        let q = &v.histograms["queue"];
+        assert_eq!(q.count, 20.0);
+        assert!((q.mean_ms.unwrap() - 10.0).abs() < 1e-9, "{q:?}");
+        let ttft = &v.histograms["ttft"];
+        assert!((ttft.mean_ms.unwrap() - 50.0).abs() < 1e-9, "{ttft:?}");
+        assert_eq!(v.gauges["running"].max, 5.0);
+        assert_eq!(v.gauges["waiting"].max, 4.0);
+        assert_eq!(v.gauges["kv_usage"].mean, 0.25);
+        assert_eq!(v.series.len(), 2);
     }
 
     #[test]
