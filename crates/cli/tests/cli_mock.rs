@@ -155,28 +155,15 @@ fn run_writes_a_report_and_ctrl_c_leaves_a_partial_one() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Stop once the mock has answered 5 of these (15 with the first run's 10; not after a guessed time: a debug binary on a busy
-    // machine can take over a second to load its tokenizer, and a signal before its handler is
-    // installed would kill it outright).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let metrics = common::http_get(&m.addrs[0], "/metrics");
-        let done = metrics.lines().any(|l| {
-            l.starts_with("vllm:request_success_total")
-                && l.rsplit(' ')
-                    .next()
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .is_some_and(|v| v >= 15.0)
-        });
-        if done {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the mock did not answer 5 requests"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Stop once the mock has answered 5 of these (15 with the first run's 10), not after a
+    // guessed time: a debug binary on a busy machine can take over a second to load its
+    // tokenizer, and a signal before its handler is installed would kill it outright.
+    common::wait_for_metric(
+        &m.addrs[0],
+        &["vllm:request_success_total"],
+        15.0,
+        "the mock did not answer 5 requests",
+    );
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")

@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
 
 mod common;
 
@@ -314,23 +313,12 @@ fn an_interrupted_run_says_so_last_and_counts_what_was_in_flight() {
         .spawn()
         .unwrap();
     // Stop once the mock holds requests (not after a guessed time).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let metrics = common::http_get(&m.addrs[0], "/metrics");
-        let busy = metrics.lines().any(|l| {
-            (l.starts_with("vllm:num_requests_running")
-                || l.starts_with("vllm:num_requests_waiting"))
-                && l.rsplit(' ')
-                    .next()
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .is_some_and(|v| v >= 2.0)
-        });
-        if busy {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no request reached the mock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for_metric(
+        &m.addrs[0],
+        &["vllm:num_requests_running", "vllm:num_requests_waiting"],
+        2.0,
+        "no request reached the mock",
+    );
     let pid = child.id().to_string();
     assert!(
         std::process::Command::new("kill")

@@ -105,3 +105,26 @@ pub fn run_report(args: &[&str]) -> (inferbench_results::suite::Report, i32, Str
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     (report, out.status.code().unwrap_or(-1), stdout)
 }
+
+/// Waits (at most 30 s, else panics naming `what`) until the mock at `addr` shows a sample of
+/// one of `names` at `min` or more on its `/metrics`: a test acts on what the server saw, not
+/// after a guessed time.
+#[allow(dead_code, clippy::disallowed_types)] // a real process's real wall clock
+pub fn wait_for_metric(addr: &str, names: &[&str], min: f64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = http_get(addr, "/metrics");
+        let reached = metrics.lines().any(|l| {
+            names.iter().any(|n| l.starts_with(n))
+                && l.rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .is_some_and(|v| v >= min)
+        });
+        if reached {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
