@@ -103,12 +103,18 @@ async fn low_rate_report_matches_the_server() {
         (50.0..52.0).contains(&server_ttft_ms),
         "server TTFT {server_ttft_ms}"
     );
-    // Within 2 ms: client and mock share two cores and their timer threads here, and a run in
-    // three showed +1.3 ms on this machine; the capacity bench measures the accuracy itself
-    // (+0.15 to +0.27 ms at 10 and 1,000 req/s).
+    // The mock's histogram holds each first token's *due* time; how late it really left is
+    // the mock's own lateness histogram. Client and mock share two cores and their timer
+    // threads here, so that lateness is the machine's, not the client's: take it out, then
+    // what is left (the client's own overhead) must be within 2 ms. (CI once saw the raw
+    // difference at 2.06 ms; the capacity bench measures the accuracy itself: +0.15 to +0.27
+    // ms at 10 and 1,000 req/s.)
+    let lag_ms = get("inferbench:mock_ttft_lag_seconds_sum{model_name=\"mock-model\"}")
+        / get("inferbench:mock_ttft_lag_seconds_count{model_name=\"mock-model\"}").max(1.0)
+        * 1000.0;
     assert!(
-        (client_ttft_ms - server_ttft_ms).abs() <= 2.0,
-        "client TTFT p50 {client_ttft_ms} ms vs server {server_ttft_ms} ms"
+        (client_ttft_ms - server_ttft_ms - lag_ms).abs() <= 2.0,
+        "client TTFT p50 {client_ttft_ms} ms vs server {server_ttft_ms} ms + the mock's lateness {lag_ms} ms"
     );
     let itl_ms = r.total.latency.itl.summary().p50_us as f64 / 1000.0;
     assert!((itl_ms - 5.0).abs() <= 0.2, "ITL p50 {itl_ms} ms");
