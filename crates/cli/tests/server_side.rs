@@ -147,12 +147,15 @@ fn the_queue_grows_past_saturation_and_the_residual_stays_small() {
     for i in 0..2 {
         let dd = &stage(i)["decomposition"];
         let n = |k: &str| dd[k].as_f64().unwrap();
+        // The product's own rule (it warns past 2 + 5%): about one request is in flight at
+        // the low → high edge (≈ 95 ms each at 10/s), more only if the machine stalls there.
+        let edge = 2.0 + 0.05 * n("client_requests");
         assert!(
-            (n("server_requests") - n("client_requests")).abs() <= 2.0,
+            (n("server_requests") - n("client_requests")).abs() <= edge,
             "stage {i}: {dd}"
         );
         assert!(
-            (n("server_generation_tokens") - n("client_output_tokens")).abs() <= 32.0,
+            (n("server_generation_tokens") - n("client_output_tokens")).abs() <= 16.0 * edge,
             "stage {i}: {dd}"
         );
         assert!(dd["warnings"].is_null(), "stage {i}: {dd}");
