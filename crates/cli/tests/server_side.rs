@@ -54,24 +54,9 @@ fn run_file(name: &str, yaml: &str, addr: &str) -> Ran {
     let dir = std::env::temp_dir().join(format!("inferbench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("s.yaml"), yaml).unwrap();
     let before = queue_sum_count(addr);
-    let o = common::inferbench()
-        .arg("run")
-        .arg(dir.join("s.yaml"))
-        .args(["--no-history", "--out"])
-        .arg(dir.join("out"))
-        .output()
-        .unwrap();
+    let (r, stdout) = common::run_yaml(&dir, yaml);
     let after = queue_sum_count(addr);
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let r = serde_json::from_str(&std::fs::read_to_string(dir.join("out/report.json")).unwrap())
-        .unwrap();
     let html = std::fs::read_to_string(dir.join("out/report.html")).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     (r, stdout, html, (after.0 - before.0, after.1 - before.1))

@@ -22,23 +22,7 @@ struct Step {
 
 /// Runs the stages against `url` into `dir/out`; the TTFT and ITL figures of each stage.
 fn measure(dir: &std::path::Path, url: &str) -> Vec<Step> {
-    std::fs::write(dir.join("s.yaml"), stages(url)).unwrap();
-    let o = common::inferbench()
-        .arg("run")
-        .arg(dir.join("s.yaml"))
-        .args(["--no-history", "--out"])
-        .arg(dir.join("out"))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out/report.json")).unwrap())
-            .unwrap();
+    let (r, _) = common::run_yaml(dir, &stages(url));
     r["scenarios"][0]["stages"]
         .as_array()
         .unwrap()

@@ -128,3 +128,25 @@ pub fn wait_for_metric(addr: &str, names: &[&str], min: f64, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Writes `yaml` (a scenario file's text) to `dir/s.yaml` and runs it with `--no-history --out
+/// dir/out`; panics with its output unless it passed. The report (as JSON) and stdout.
+#[allow(dead_code)]
+pub fn run_yaml(dir: &std::path::Path, yaml: &str) -> (serde_json::Value, String) {
+    std::fs::write(dir.join("s.yaml"), yaml).expect("write the scenario file");
+    let o = inferbench()
+        .arg("run")
+        .arg(dir.join("s.yaml"))
+        .args(["--no-history", "--out"])
+        .arg(dir.join("out"))
+        .output()
+        .expect("run inferbench");
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("out/report.json")).expect("report.json");
+    (serde_json::from_str(&text).expect("a JSON report"), stdout)
+}
